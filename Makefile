@@ -1,0 +1,37 @@
+# Build flags live in hack/build-env.sh so that make, .ci/run and the tests share one build cache.
+SHELL := /bin/bash
+ENV := source hack/build-env.sh &&
+# Builds that link k8s.io/kubernetes take 2-3 GB each: never run two at once.
+HEAVY := flock /tmp/kplex-heavy-build.lock
+
+.PHONY: build kplexd kplex-devhost test test-short bench fmt vet clean
+
+build: kplexd kplex-devhost
+
+kplexd:
+	$(ENV) $(HEAVY) go build -ldflags "$$KPLEX_LDFLAGS" -o bin/kplexd ./cmd/kplexd
+
+kplex-devhost:
+	@if [ -d cmd/kplex-devhost ]; then $(ENV) $(HEAVY) go build -ldflags "$$KPLEX_LDFLAGS" -o bin/kplex-devhost ./cmd/kplex-devhost; fi
+	@if [ -d cmd/kplex-pause ]; then $(ENV) go build -ldflags "-s -w" -o bin/kplex-pause ./cmd/kplex-pause; fi
+
+# Unit tests only: no servers, seconds.
+test-short:
+	$(ENV) go test -short ./...
+
+# Everything: unit, integration against the built binaries on SQLite, PostgreSQL and
+# etcd, end-to-end on the devhost when root. What CI runs.
+test:
+	hack/test.sh
+
+bench: build
+	$(ENV) go run ./hack/bench -bin $(CURDIR)/bin -out BENCHMARKS.md
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(ENV) go vet ./...
+
+clean:
+	rm -rf bin

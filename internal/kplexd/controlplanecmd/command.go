@@ -1,0 +1,117 @@
+// Package controlplanecmd is `kplexd controlplane`: flags in, one running control plane out.
+package controlplanecmd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+
+	"github.com/kplex-dev/kplex/internal/controlplane"
+	"github.com/kplex-dev/kplex/internal/controlplane/args"
+)
+
+// stopTimeout keeps shutdown inside the 10 s a kubelet gives before SIGKILL... minus a margin.
+const stopTimeout = 8 * time.Second
+
+type flags struct {
+	cfg            controlplane.Config
+	profile        string
+	apiserverArgs  []string
+	controllerArgs []string
+	schedulerArgs  []string
+}
+
+// NewCommand returns the controlplane subcommand.
+func NewCommand(log logr.Logger) *cobra.Command {
+	f := &flags{}
+	cmd := &cobra.Command{
+		Use:   "controlplane",
+		Short: "Run a Kubernetes control plane (datastore, API server, controllers) in this process",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.complete()
+			if err != nil {
+				return err
+			}
+			return Run(cmd.Context(), cfg, log)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.cfg.Name, "name", "kplex", "cluster name, used in certificates and kubeconfig contexts")
+	fs.StringVar(&f.cfg.DataDir, "data-dir", "/var/lib/kplex", "directory for certificates, kubeconfigs and the embedded datastore")
+	fs.StringVar(&f.cfg.BindAddress, "bind-address", "127.0.0.1", "address the API server listens on")
+	fs.IntVar(&f.cfg.SecurePort, "secure-port", 6443, "API server port")
+	fs.StringVar(&f.cfg.AdvertiseAddress, "advertise-address", "", "address published as the kubernetes Service endpoint (empty: not published)")
+	fs.StringSliceVar(&f.cfg.TLSSANs, "tls-san", nil, "extra DNS name or IP on the serving certificate (repeatable)")
+	fs.StringVar(&f.cfg.DatastoreEndpoint, "datastore-endpoint", "", "external datastore: postgres://, mysql:// or etcd http(s):// URL (default: SQLite in --data-dir)")
+	fs.DurationVar(&f.cfg.DatastoreConnectTimeout, "datastore-connect-timeout", 30*time.Second, "how long an external datastore may take to answer at start")
+	fs.StringVar(&f.cfg.ServiceCIDR, "service-cidr", "10.96.0.0/16", "service IP range")
+	fs.StringVar(&f.cfg.ClusterCIDR, "cluster-cidr", "", "pod IP range; node CIDRs are allocated from it (host profile)")
+	fs.StringVar(&f.profile, "profile", string(controlplane.ProfileVirtual), "virtual (a tenant's cluster: no scheduler, no node controllers) or host (a whole cluster)")
+	fs.StringArrayVar(&f.apiserverArgs, "apiserver-arg", nil, "extra kube-apiserver flag KEY=VALUE, overrides kplex's default (repeatable)")
+	fs.StringArrayVar(&f.controllerArgs, "controller-manager-arg", nil, "extra kube-controller-manager flag KEY=VALUE (repeatable)")
+	fs.StringArrayVar(&f.schedulerArgs, "scheduler-arg", nil, "extra kube-scheduler flag KEY=VALUE, host profile (repeatable)")
+	return cmd
+}
+
+func (f *flags) complete() (controlplane.Config, error) {
+	cfg := f.cfg
+	cfg.Profile = controlplane.Profile(f.profile)
+	for _, set := range []struct {
+		flag string
+		in   []string
+		out  *[]args.Arg
+	}{
+		{"--apiserver-arg", f.apiserverArgs, &cfg.APIServerArgs},
+		{"--controller-manager-arg", f.controllerArgs, &cfg.ControllerArgs},
+		{"--scheduler-arg", f.schedulerArgs, &cfg.SchedulerArgs},
+	} {
+		for _, s := range set.in {
+			a, err := args.Parse(s)
+			if err != nil {
+				return cfg, fmt.Errorf("%s: %w", set.flag, err)
+			}
+			*set.out = append(*set.out, a)
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// Run starts the control plane and serves until ctx ends or a component fails.
+func Run(ctx context.Context, cfg controlplane.Config, log logr.Logger) error {
+	cp, err := controlplane.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+		defer cancel()
+		if err := cp.Stop(sctx); err != nil {
+			log.Error(err, "Unclean shutdown")
+		}
+	}
+	start := time.Now()
+	if err := cp.Init(ctx); err != nil {
+		return err
+	}
+	if err := cp.Start(ctx); err != nil {
+		stop()
+		if ctx.Err() != nil {
+			return nil // interrupted while starting
+		}
+		return err
+	}
+	log.Info("Control plane ready", "name", cfg.Name, "url", cp.LocalURL(), "kubeconfig", cp.AdminKubeconfig(), "elapsed", time.Since(start).Round(time.Millisecond).String())
+	select {
+	case <-ctx.Done():
+		log.Info("Shutting down")
+		stop()
+		return nil
+	case <-cp.Done():
+		stop()
+		return cp.Err()
+	}
+}
