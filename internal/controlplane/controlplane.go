@@ -35,6 +35,7 @@ type ControlPlane struct {
 	log        logr.Logger
 	pki        *pki.Bundle
 	store      *datastore.Datastore
+	lock       *dirLock
 	components []stopper // in start order; stopped in reverse
 	failed     chan struct{}
 	err        error
@@ -53,6 +54,11 @@ func (c *ControlPlane) Init(ctx context.Context) error {
 	if err := c.cfg.checkWritable(); err != nil {
 		return err
 	}
+	lock, err := lockDataDir(c.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	c.lock = lock
 	svcIP, _ := c.cfg.FirstServiceIP()
 	sans := append([]string{}, c.cfg.TLSSANs...)
 	if c.cfg.AdvertiseAddress != "" {
@@ -231,6 +237,7 @@ func (c *ControlPlane) Stop(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	c.lock.release()
 	return errors.Join(errs...)
 }
 

@@ -109,3 +109,24 @@ func TestFailedFirstStartLeavesNothingBroken(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSecondProcessOnSameDataDirRefused: a second kplexd on a data dir in use fails with
+// a clear line, and the first keeps serving.
+func TestSecondProcessOnSameDataDirRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: skipped under -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cp := testenv.NewControlPlane(t)
+	cp.Start(ctx)
+	argv := cp.Command()
+	argv = append(argv, "--secure-port", strconv.Itoa(testenv.FreePort(t)))
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "is in use by another kplexd (pid "+strconv.Itoa(cp.PID())+")") {
+		t.Fatalf("second kplexd on the same data dir: err=%v\n%s", err, out)
+	}
+	if _, err := cp.Client().CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); err != nil {
+		t.Fatalf("first kplexd stopped serving: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -30,7 +31,7 @@ func probe(ctx context.Context, b backend, timeout time.Duration, log logr.Logge
 		log.V(1).Info("Datastore not answering yet", "err", last.Error())
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("datastore %s did not answer within %s (%v): check --datastore-endpoint and that the server runs", describe(b.dsn), timeout, last)
+			return fmt.Errorf("datastore %s did not answer within %s (%s): check --datastore-endpoint and that the server runs", describe(b.dsn), timeout, oneLine(last))
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
@@ -77,4 +78,9 @@ func probePostgres(ctx context.Context, dsn string) error {
 		}
 	}
 	return err
+}
+
+// oneLine folds a driver's multi-line error into one line for the user.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }

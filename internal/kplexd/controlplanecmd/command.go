@@ -11,13 +11,19 @@ import (
 
 	"github.com/kplex-dev/kplex/internal/controlplane"
 	"github.com/kplex-dev/kplex/internal/controlplane/args"
+	"github.com/kplex-dev/kplex/internal/kplexd/debugserver"
+	"github.com/kplex-dev/kplex/internal/kplexd/memtrim"
 )
 
-// stopTimeout keeps shutdown inside the 10 s a kubelet gives before SIGKILL... minus a margin.
+// stopTimeout keeps shutdown inside the 10 s promised to whoever sent SIGTERM, with a margin.
 const stopTimeout = 8 * time.Second
+
+// trimDelay lets the controllers finish their first sync before startup memory is given back.
+const trimDelay = 20 * time.Second
 
 type flags struct {
 	cfg            controlplane.Config
+	debugAddress   string
 	profile        string
 	apiserverArgs  []string
 	controllerArgs []string
@@ -36,6 +42,11 @@ func NewCommand(log logr.Logger) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if f.debugAddress != "" {
+				if err := debugserver.Start(cmd.Context(), f.debugAddress); err != nil {
+					return err
+				}
+			}
 			return Run(cmd.Context(), cfg, log)
 		},
 	}
@@ -53,6 +64,7 @@ func NewCommand(log logr.Logger) *cobra.Command {
 	fs.StringVar(&f.profile, "profile", string(controlplane.ProfileVirtual), "virtual (a tenant's cluster: no scheduler, no node controllers) or host (a whole cluster)")
 	fs.StringArrayVar(&f.apiserverArgs, "apiserver-arg", nil, "extra kube-apiserver flag KEY=VALUE, overrides kplex's default (repeatable)")
 	fs.StringArrayVar(&f.controllerArgs, "controller-manager-arg", nil, "extra kube-controller-manager flag KEY=VALUE (repeatable)")
+	fs.StringVar(&f.debugAddress, "debug-address", "", "serve Go profiles (/debug/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	fs.StringArrayVar(&f.schedulerArgs, "scheduler-arg", nil, "extra kube-scheduler flag KEY=VALUE, host profile (repeatable)")
 	return cmd
 }
@@ -82,6 +94,7 @@ func (f *flags) complete() (controlplane.Config, error) {
 
 // Run starts the control plane and serves until ctx ends or a component fails.
 func Run(ctx context.Context, cfg controlplane.Config, log logr.Logger) error {
+	memtrim.Tune()
 	cp, err := controlplane.New(cfg, log)
 	if err != nil {
 		return err
@@ -105,6 +118,11 @@ func Run(ctx context.Context, cfg controlplane.Config, log logr.Logger) error {
 		return err
 	}
 	log.Info("Control plane ready", "name", cfg.Name, "url", cp.LocalURL(), "kubeconfig", cp.AdminKubeconfig(), "elapsed", time.Since(start).Round(time.Millisecond).String())
+	trim := time.AfterFunc(trimDelay, func() {
+		n, err := memtrim.Trim()
+		log.V(1).Info("Trimmed startup memory", "executableBytes", n, "err", err)
+	})
+	defer trim.Stop()
 	select {
 	case <-ctx.Done():
 		log.Info("Shutting down")
