@@ -1,0 +1,30 @@
+// Command bench measures kplexd's control plane side by side with the upstream baseline
+// (kine, kube-apiserver and kube-controller-manager of the same versions as separate
+// processes, with the same flags) in one run, and writes the results to BENCHMARKS.md.
+//
+//	go run ./hack/bench -bin bin -out BENCHMARKS.md
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	bin := flag.String("bin", "bin", "directory with kplexd and baseline/{kine,kube-apiserver,kube-controller-manager}")
+	out := flag.String("out", "BENCHMARKS.md", "markdown file; the control-plane section is replaced")
+	runs := flag.Int("runs", 5, "start-up measurements per variant (median reported)")
+	objects := flag.Int("objects", 1000, "ConfigMaps created sequentially for latency and memory")
+	idle := flag.Duration("idle", 60e9, "wait before the idle memory reading")
+	flag.Parse()
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := run(ctx, options{bin: *bin, out: *out, runs: *runs, objects: *objects, idle: *idle}); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}

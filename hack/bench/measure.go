@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+type options struct {
+	bin, out      string
+	runs, objects int
+	idle          time.Duration
+}
+
+// result is one variant's numbers.
+type result struct {
+	name                        string
+	fresh, restart              []time.Duration
+	idleRSS, idleAnon, idleFile int64
+	loadRSS                     int64
+	latencies                   []time.Duration
+}
+
+func run(ctx context.Context, o options) error {
+	var results []result
+	for _, v := range []variant{kplexd{o.bin}, upstream{o.bin}} {
+		fmt.Fprintf(os.Stderr, "== %s\n", v.name())
+		r, err := measure(ctx, v, o)
+		if err != nil {
+			return fmt.Errorf("%s: %w", v.name(), err)
+		}
+		results = append(results, r)
+	}
+	return write(o.out, results, o)
+}
+
+func measure(ctx context.Context, v variant, o options) (result, error) {
+	r := result{name: v.name()}
+	root, err := os.MkdirTemp("", "kplex-bench-")
+	if err != nil {
+		return r, err
+	}
+	defer os.RemoveAll(root)
+	var dir string
+	for i := range o.runs {
+		dir = filepath.Join(root, strconv.Itoa(i))
+		port, err := freePort()
+		if err != nil {
+			return r, err
+		}
+		for _, restart := range []bool{false, true} {
+			start := time.Now()
+			cmds, err := v.start(ctx, dir, port)
+			if err != nil {
+				return r, err
+			}
+			if err := waitReady(ctx, dir, port); err != nil {
+				stop(cmds)
+				return r, fmt.Errorf("%w (logs in %s)", err, dir)
+			}
+			took := time.Since(start)
+			if restart {
+				r.restart = append(r.restart, took)
+			} else {
+				r.fresh = append(r.fresh, took)
+			}
+			fmt.Fprintf(os.Stderr, "run %d restart=%v ready in %s\n", i+1, restart, took.Round(time.Millisecond))
+			last := i == o.runs-1 && restart
+			if last {
+				if err := steady(ctx, &r, cmds, dir, o); err != nil {
+					stop(cmds)
+					return r, err
+				}
+			}
+			stop(cmds)
+		}
+	}
+	return r, nil
+}
+
+// steady takes the idle and loaded readings on a running control plane.
+func steady(ctx context.Context, r *result, cmds []*exec.Cmd, dir string, o options) error {
+	fmt.Fprintf(os.Stderr, "idle %s...\n", o.idle)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(o.idle):
+	}
+	var err error
+	if r.idleRSS, r.idleAnon, r.idleFile, err = rss(cmds); err != nil {
+		return err
+	}
+	cs, err := client(dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "creating %d ConfigMaps...\n", o.objects)
+	for i := range o.objects {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%05d", i)}, Data: map[string]string{"key": "value-" + strconv.Itoa(i)}}
+		t := time.Now()
+		if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create %s: %w", cm.Name, err)
+		}
+		r.latencies = append(r.latencies, time.Since(t))
+	}
+	time.Sleep(5 * time.Second)
+	r.loadRSS, _, _, err = rss(cmds)
+	return err
+}
+
+func client(dir string) (kubernetes.Interface, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig", "admin.kubeconfig"))
+	if err != nil {
+		return nil, err
+	}
+	rc.QPS, rc.Burst = -1, 0 // measure the server, not client-side throttling
+	return kubernetes.NewForConfig(rc)
+}
+
+func waitReady(ctx context.Context, dir string, port int) error {
+	deadline := time.Now().Add(3 * time.Minute)
+	ca := filepath.Join(dir, "pki", "ca.crt")
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(ca); err == nil {
+			rc := &rest.Config{Host: "https://127.0.0.1:" + strconv.Itoa(port), TLSClientConfig: rest.TLSClientConfig{CAFile: ca}, Timeout: time.Second}
+			if cs, err := kubernetes.NewForConfig(rc); err == nil {
+				if b, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err == nil && string(b) == "ok" {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("not ready after 3m")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func field(status []byte, name string) int64 {
+	for _, line := range bytes.Split(status, []byte("\n")) {
+		if rest, ok := bytes.CutPrefix(line, []byte(name)); ok {
+			f := bytes.Fields(rest)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseInt(string(f[0]), 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p)]
+}
