@@ -4,9 +4,16 @@ ENV := source hack/build-env.sh &&
 # Builds that link k8s.io/kubernetes take 2-3 GB each: never run two at once.
 HEAVY := flock /tmp/kplex-heavy-build.lock
 
-.PHONY: build kplexd kplex-devhost baseline test test-short bench fmt vet clean
+.PHONY: demo demo-down build kplexd kplex-devhost baseline test test-short bench fmt vet clean
 
 build: kplexd kplex-devhost
+
+# The README's first command: build, then two tenants side by side.
+demo: kplexd
+	$(ENV) go run ./hack/demo -bin $(CURDIR)/bin
+
+demo-down:
+	$(ENV) go run ./hack/demo -down
 
 kplexd:
 	$(ENV) $(HEAVY) go build -ldflags "$$KPLEX_LDFLAGS" -o bin/kplexd ./cmd/kplexd
