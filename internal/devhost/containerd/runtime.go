@@ -70,6 +70,9 @@ func (r *Runtime) waitSocket(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
+// Pid is containerd's process id.
+func (r *Runtime) Pid() int { return r.child.Pid() }
+
 // Endpoint is the CRI endpoint for the kubelet.
 func (r *Runtime) Endpoint() string { return "unix://" + r.cfg.Socket }
 

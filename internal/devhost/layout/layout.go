@@ -77,6 +77,9 @@ func (l Layout) NodeDir() string { return l.path("node") }
 // KubeletRoot is the kubelet's --root-dir (pod volumes are mounted below it).
 func (l Layout) KubeletRoot() string { return l.path("kubelet") }
 
+// PodLogDir holds the pods' container logs.
+func (l Layout) PodLogDir() string { return l.path("pod-logs") }
+
 // ResolvConf is the resolv.conf the kubelet gives pods with dnsPolicy Default.
 func (l Layout) ResolvConf() string { return l.path("node", "resolv.conf") }
 
@@ -91,3 +94,11 @@ func (l Layout) ImageDir() string { return l.path("images") }
 
 // VolumeDir holds the directories of dynamically provisioned local-path volumes.
 func (l Layout) VolumeDir() string { return l.path("volumes") }
+
+// StatePaths are everything `down` deletes: all but the logs.
+func (l Layout) StatePaths() []string {
+	return []string{
+		l.Kubeconfig(), l.RunDir(), l.ContainerdDir(), l.ControlPlaneDir(), l.NodeDir(),
+		l.KubeletRoot(), l.PodLogDir(), l.path("cni"), l.ImageDir(), l.VolumeDir(),
+	}
+}

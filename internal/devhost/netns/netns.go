@@ -77,8 +77,9 @@ func (n *Network) Delete(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	// Deleting the namespace destroys the veth pair, but asynchronously.
 	if _, err := os.Stat("/sys/class/net/" + layout.HostVeth); err == nil {
-		if err := n.ip(ctx, "link", "delete", layout.HostVeth); err != nil {
+		if err := n.ip(ctx, "link", "delete", layout.HostVeth); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
 			errs = append(errs, err)
 		}
 	}

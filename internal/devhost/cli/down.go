@@ -1,0 +1,27 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/kplex-dev/kplex/internal/devhost/lifecycle"
+	"github.com/kplex-dev/kplex/internal/devhost/netns"
+)
+
+func newDownCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "down",
+		Short: "Stop the devhost and remove everything it created (logs are kept)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tools, err := machineTools()
+			if err != nil {
+				return err
+			}
+			l, err := g.layout()
+			if err != nil {
+				return err
+			}
+			return lifecycle.Down(cmd.Context(), l, netns.Tools{IP: tools["ip"], Nft: tools["nft"]}, g.stdout, g.logger())
+		},
+	}
+}

@@ -1,0 +1,26 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/kplex-dev/kplex/internal/devhost/lifecycle"
+)
+
+func newLoadImageCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "load-image FILE.tar",
+		Short: "Import an OCI or docker-save image archive into the devhost's containerd",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tools, err := machineTools()
+			if err != nil {
+				return err
+			}
+			l, err := g.layout()
+			if err != nil {
+				return err
+			}
+			return lifecycle.LoadImage(cmd.Context(), l, tools["ctr"], args[0], g.stdout)
+		},
+	}
+}
