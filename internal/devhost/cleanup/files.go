@@ -71,7 +71,9 @@ func removeCgroupTree(top string) error {
 // cniResultDir is where libcni caches the result of every ADD (containerd does not let it move).
 const cniResultDir = "/var/lib/cni/results"
 
-// RemoveCNICache deletes libcni's cached results of the network named network.
+// RemoveCNICache deletes libcni's cached results of the network named
+// network ("<network>-<container>-<ifname>") and of the loopback set-up of the
+// same containers ("cni-loopback-<container>-lo").
 func RemoveCNICache(network string) error {
 	entries, err := os.ReadDir(cniResultDir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -80,14 +82,32 @@ func RemoveCNICache(network string) error {
 	if err != nil {
 		return fmt.Errorf("list CNI cache: %w", err)
 	}
+	var doomed []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), network+"-") {
-			if err := os.Remove(filepath.Join(cniResultDir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("remove CNI cache entry: %w", err)
-			}
+		rest, ok := strings.CutPrefix(e.Name(), network+"-")
+		if !ok {
+			continue
+		}
+		doomed = append(doomed, e.Name())
+		if i := strings.LastIndexByte(rest, '-'); i > 0 {
+			doomed = append(doomed, "cni-loopback-"+rest[:i]+"-lo")
+		}
+	}
+	for _, name := range doomed {
+		if err := os.Remove(filepath.Join(cniResultDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove CNI cache entry: %w", err)
 		}
 	}
 	return nil
+}
+
+// RemoveIfEmpty removes each directory that exists and is empty, in order
+// (children first), such as the shim socket directory containerd's shims
+// create in /run whatever containerd's own state directory is.
+func RemoveIfEmpty(dirs ...string) {
+	for _, d := range dirs {
+		_ = syscall.Rmdir(d) // fails, harmlessly, when not empty or absent
+	}
 }
 
 // containerLogLinks is where the kubelet links every container's log file (not configurable).

@@ -33,6 +33,9 @@ const (
 	StepAddons       = "network policy and storage running"
 	StepNodeReady    = "node Ready"
 	shutdownDeadline = 45 * time.Second
+	// controlPlaneStopDeadline bounds the control plane's graceful stop: `down`
+	// deletes its datastore right after, so waiting longer buys nothing.
+	controlPlaneStopDeadline = 5 * time.Second
 )
 
 // Options configure the daemon.
@@ -219,6 +222,8 @@ func (d *daemon) shutdown() {
 		}
 	}
 	if d.cp != nil {
+		ctx, cancel := context.WithTimeout(ctx, controlPlaneStopDeadline)
+		defer cancel()
 		if err := d.cp.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			d.log.Error(err, "Stop control plane")
 		}

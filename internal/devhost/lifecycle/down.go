@@ -19,6 +19,10 @@ import (
 // daemonMarks identify the daemon's command line (against recycled pids).
 func daemonMarks() []string { return []string{"kplex-devhost", "daemon"} }
 
+// shimSocketDirs are where containerd 1.6's shims put their sockets, fixed
+// whatever containerd's configured state directory.
+func shimSocketDirs() []string { return []string{"/run/containerd/s", "/run/containerd"} }
+
 // daemonStopTimeout is how long the daemon gets to remove its pods and stop.
 const daemonStopTimeout = 60 * time.Second
 
@@ -75,6 +79,7 @@ func down(ctx context.Context, l layout.Layout, tools netns.Tools, out io.Writer
 	if err := cleanup.RemoveLogLinks(l.PodLogDir()); err != nil {
 		errs = append(errs, err)
 	}
+	cleanup.RemoveIfEmpty(shimSocketDirs()...)
 	if len(errs) == 0 {
 		if err := cleanup.RemovePaths(l.DataDir, l.StatePaths()); err != nil {
 			errs = append(errs, err)

@@ -80,12 +80,12 @@ func Up(ctx context.Context, o UpOptions, out io.Writer, log logr.Logger) error 
 	if err := os.Remove(l.ProgressFile()); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	pid, err := proc.SpawnDetached(daemonArgv(o), l.DaemonLog())
+	daemon, err := proc.SpawnDetached(daemonArgv(o), l.DaemonLog())
 	if err != nil {
 		return fmt.Errorf("start devhost daemon: %w", err)
 	}
-	printStep(out, start, "daemon started", fmt.Sprintf("pid %d, log %s", pid, l.DaemonLog()))
-	if err := waitReady(ctx, o, pid, start, out); err != nil {
+	printStep(out, start, "daemon started", fmt.Sprintf("pid %d, log %s", daemon.Pid, l.DaemonLog()))
+	if err := waitReady(ctx, o, daemon, start, out); err != nil {
 		fmt.Fprintf(out, "removing the failed devhost (logs stay in %s)\n", l.LogDir())
 		if derr := down(context.WithoutCancel(ctx), l, tools, io.Discard, log); derr != nil {
 			fmt.Fprintf(out, "cleanup failed too: %v\n", derr)
@@ -124,7 +124,7 @@ func daemonArgv(o UpOptions) []string {
 }
 
 // waitReady prints the daemon's progress until it is ready, fails or dies.
-func waitReady(ctx context.Context, o UpOptions, pid int, start time.Time, out io.Writer) error {
+func waitReady(ctx context.Context, o UpOptions, daemon *proc.Detached, start time.Time, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	r := progress.NewReader(o.Layout.ProgressFile())
@@ -144,10 +144,12 @@ func waitReady(ctx context.Context, o UpOptions, pid int, start time.Time, out i
 			printStep(out, start, s.Name, s.Detail)
 			last = s.Name
 		}
-		if !proc.Running(pid) {
-			return fmt.Errorf("devhost daemon exited after %q: %s (log: %s)", last, lastLogLine(o.Layout.DaemonLog()), o.Layout.DaemonLog())
-		}
 		select {
+		case <-daemon.Exited():
+			if steps, _ := r.Next(); len(steps) > 0 && steps[len(steps)-1].Name == progress.Failed {
+				return fmt.Errorf("devhost failed after %q: %s (log: %s)", last, steps[len(steps)-1].Detail, o.Layout.DaemonLog())
+			}
+			return fmt.Errorf("devhost daemon exited after %q: %s (log: %s)", last, lastLogLine(o.Layout.DaemonLog()), o.Layout.DaemonLog())
 		case <-ctx.Done():
 			return fmt.Errorf("devhost not ready after %s, last step %q: see %s, or raise --timeout", o.Timeout, last, o.Layout.DaemonLog())
 		case <-time.After(100 * time.Millisecond):
