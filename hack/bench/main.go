@@ -20,10 +20,11 @@ func main() {
 	runs := flag.Int("runs", 5, "start-up measurements per variant (median reported)")
 	objects := flag.Int("objects", 1000, "ConfigMaps created sequentially for latency and memory")
 	idle := flag.Duration("idle", 60e9, "wait before the idle memory reading")
+	only := flag.String("only", "", "measure one variant (kplexd or upstream) without writing the report, for debugging")
 	flag.Parse()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, options{bin: *bin, out: *out, runs: *runs, objects: *objects, idle: *idle}); err != nil {
+	if err := run(ctx, options{only: *only, bin: *bin, out: *out, runs: *runs, objects: *objects, idle: *idle}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

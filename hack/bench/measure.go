@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,9 +21,9 @@ import (
 )
 
 type options struct {
-	bin, out      string
-	runs, objects int
-	idle          time.Duration
+	bin, out, only string
+	runs, objects  int
+	idle           time.Duration
 }
 
 // result is one variant's numbers.
@@ -36,7 +37,7 @@ type result struct {
 
 func run(ctx context.Context, o options) error {
 	var results []result
-	for _, v := range []variant{kplexd{o.bin}, upstream{o.bin}} {
+	for _, v := range o.variants() {
 		fmt.Fprintf(os.Stderr, "== %s\n", v.name())
 		r, err := measure(ctx, v, o)
 		if err != nil {
@@ -44,16 +45,24 @@ func run(ctx context.Context, o options) error {
 		}
 		results = append(results, r)
 	}
+	if o.only != "" {
+		fmt.Fprintf(os.Stderr, "%+v\n", results)
+		return nil
+	}
 	return write(o.out, results, o)
 }
 
-func measure(ctx context.Context, v variant, o options) (result, error) {
-	r := result{name: v.name()}
+func measure(ctx context.Context, v variant, o options) (r result, rerr error) {
+	r.name = v.name()
 	root, err := os.MkdirTemp("", "kplex-bench-")
 	if err != nil {
 		return r, err
 	}
-	defer os.RemoveAll(root)
+	defer func() {
+		if rerr == nil {
+			os.RemoveAll(root) // kept on failure: the logs are in there
+		}
+	}()
 	var dir string
 	for i := range o.runs {
 		dir = filepath.Join(root, strconv.Itoa(i))
@@ -183,4 +192,18 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[int(float64(len(s)-1)*p)]
+}
+
+// variants are measured in this order; -only narrows them for debugging.
+func (o options) variants() []variant {
+	all := []variant{kplexd{o.bin}, upstream{o.bin}}
+	if o.only == "" {
+		return all
+	}
+	for _, v := range all {
+		if strings.HasPrefix(v.name(), o.only) {
+			return []variant{v}
+		}
+	}
+	return nil
 }

@@ -35,6 +35,10 @@ func (k kplexd) start(_ context.Context, dir string, port int) ([]*exec.Cmd, err
 // the flags kplexd itself would use, on kine's own default SQLite settings.
 type upstream struct{ bin string }
 
+// kineDefaultSQLiteParams are what kine uses when started without an endpoint
+// (sqlite.DefaultParams); an explicit sqlite:// path without them has no busy timeout.
+const kineDefaultSQLiteParams = "_journal_mode=WAL&_busy_timeout=30000&_synchronous=NORMAL&_txlock=immediate&_stmt_cache_size=20&cache=shared"
+
 func (upstream) name() string { return "upstream (kine + kube-apiserver + kube-controller-manager)" }
 
 func (u upstream) start(_ context.Context, dir string, port int) ([]*exec.Cmd, error) {
@@ -53,7 +57,7 @@ func (u upstream) start(_ context.Context, dir string, port int) ([]*exec.Cmd, e
 		return nil, err
 	}
 	sock := filepath.Join(dir, "db", "kine.sock")
-	kine := command(dir, "kine", filepath.Join(u.bin, "baseline", "kine"), "--endpoint", "sqlite://"+filepath.Join(dir, "db", "state.db"),
+	kine := command(dir, "kine", filepath.Join(u.bin, "baseline", "kine"), "--endpoint", "sqlite://"+filepath.Join(dir, "db", "state.db")+"?"+kineDefaultSQLiteParams,
 		"--listen-address", "unix://"+sock, "--metrics-bind-address", "0")
 	api := command(dir, "kube-apiserver", filepath.Join(u.bin, "baseline", "kube-apiserver"), flags.APIServer(flags.APIServerConfig{
 		BindAddress: "127.0.0.1", SecurePort: port, ServiceCIDR: "10.96.0.0/16", EtcdServers: []string{"unix://" + sock}, PKI: b})...)
