@@ -21,6 +21,6 @@ if [ ! -f "$DIR/PG_VERSION" ]; then
 	$RUNAS "$BIN/initdb" -D "$DIR" -U kplex --pwfile="$DIR.pw" -A scram-sha-256 >/dev/null
 fi
 if ! $RUNAS "$BIN/pg_ctl" -D "$DIR" status >/dev/null 2>&1; then
-	$RUNAS "$BIN/pg_ctl" -D "$DIR" -l "$DIR.log" -w -o "-c listen_addresses=127.0.0.1 -p $PORT -k /tmp -c max_connections=300 -c fsync=on" start >/dev/null
+	$RUNAS "$BIN/pg_ctl" -D "$DIR" -l "$DIR/server.log" -w -o "-c listen_addresses=127.0.0.1 -p $PORT -k /tmp -c max_connections=300 -c fsync=on" start >/dev/null
 fi
 echo "postgres://kplex:kplex@127.0.0.1:$PORT/kplex?sslmode=disable"

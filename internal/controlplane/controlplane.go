@@ -139,7 +139,7 @@ func (c *ControlPlane) Start(ctx context.Context) error {
 		ServiceCIDR: c.cfg.ServiceCIDR, EtcdServers: c.store.Endpoints(),
 		EtcdCAFile: ca, EtcdCertFile: cert, EtcdKeyFile: key,
 		PKI: c.pki, HostProfile: c.cfg.Profile == ProfileHost, ExtraArgs: c.cfg.APIServerArgs,
-	}, c.log.WithName("apiserver"))
+	})
 	if err := api.Start(ctx); err != nil {
 		return err
 	}
@@ -151,13 +151,13 @@ func (c *ControlPlane) Start(ctx context.Context) error {
 		Kubeconfig: c.componentKubeconfig("controller-manager"), PKI: c.pki,
 		ServiceCIDR: c.cfg.ServiceCIDR, ClusterCIDR: c.cfg.ClusterCIDR,
 		HostProfile: c.cfg.Profile == ProfileHost, ExtraArgs: c.cfg.ControllerArgs,
-	}, c.log.WithName("controller-manager"))
+	})
 	if err := kcm.Start(ctx); err != nil {
 		return err
 	}
 	c.watch(kcm)
 	if c.cfg.Profile == ProfileHost {
-		s := scheduler.New(flags.SchedulerConfig{Kubeconfig: c.componentKubeconfig("scheduler"), ExtraArgs: c.cfg.SchedulerArgs}, c.log.WithName("scheduler"))
+		s := scheduler.New(flags.SchedulerConfig{Kubeconfig: c.componentKubeconfig("scheduler"), ExtraArgs: c.cfg.SchedulerArgs})
 		if err := s.Start(ctx); err != nil {
 			return err
 		}

@@ -25,11 +25,15 @@ type devhostEnv struct {
 	upTime  time.Duration
 }
 
-// devhostBinary is bin/kplex-devhost of this repository, or $KPLEX_DEVHOST.
+// devhostBinary is $KPLEX_DEVHOST, else kplex-devhost in $KPLEX_BIN, else
+// bin/kplex-devhost of this repository.
 func devhostBinary(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("KPLEX_DEVHOST"); p != "" {
 		return p
+	}
+	if dir := os.Getenv("KPLEX_BIN"); dir != "" {
+		return filepath.Join(dir, "kplex-devhost")
 	}
 	// go test runs in the package directory, test/e2e.
 	p, err := filepath.Abs(filepath.Join("..", "..", "bin", "kplex-devhost"))

@@ -27,22 +27,16 @@ import (
 
 // TestControlPlaneActsLikeACluster exercises what a tenant expects of a real cluster.
 func TestControlPlaneActsLikeACluster(t *testing.T) {
-	for _, ds := range datastores(t) {
-		t.Run(ds.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			cp := testenv.NewControlPlane(t, ds.args(t)...)
-			cp.Start(ctx)
-			cs := cp.Client()
+	onEachDatastore(t, func(ctx context.Context, t *testing.T, cp *testenv.ControlPlane) {
+		cs := cp.Client()
 
-			t.Run("namespaces and RBAC", func(t *testing.T) { testRBAC(ctx, t, cp, cs) })
-			t.Run("CRD and custom resource", func(t *testing.T) { testCRD(ctx, t, cp) })
-			t.Run("deployment gets replicaset and pending pods", func(t *testing.T) { testDeployment(ctx, t, cs) })
-			t.Run("token request", func(t *testing.T) { testTokenRequest(ctx, t, cs) })
-			t.Run("namespace deletion empties it", func(t *testing.T) { testNamespaceDeletion(ctx, t, cs) })
-			t.Run("aggregated API registration", func(t *testing.T) { testAggregation(ctx, t, cp) })
-		})
-	}
+		t.Run("namespaces and RBAC", func(t *testing.T) { testRBAC(ctx, t, cp, cs) })
+		t.Run("CRD and custom resource", func(t *testing.T) { testCRD(ctx, t, cp) })
+		t.Run("deployment gets replicaset and pending pods", func(t *testing.T) { testDeployment(ctx, t, cs) })
+		t.Run("token request", func(t *testing.T) { testTokenRequest(ctx, t, cs) })
+		t.Run("namespace deletion empties it", func(t *testing.T) { testNamespaceDeletion(ctx, t, cs) })
+		t.Run("aggregated API registration", func(t *testing.T) { testAggregation(ctx, t, cp) })
+	})
 }
 
 func mustNamespace(ctx context.Context, t *testing.T, cs kubernetes.Interface, name string) {

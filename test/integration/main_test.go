@@ -2,12 +2,15 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kplex-dev/kplex/internal/testenv"
 )
 
 // datastore is one backend the control-plane tests run against.
@@ -49,4 +52,17 @@ func uniqueName(t *testing.T) string {
 		name = name[len(name)-40:]
 	}
 	return strings.ToLower(fmt.Sprintf("kplex_%s_%d", name, time.Now().UnixNano()%1e9))
+}
+
+// onEachDatastore starts a fresh, ready control plane per datastore and runs fn on it.
+func onEachDatastore(t *testing.T, fn func(ctx context.Context, t *testing.T, cp *testenv.ControlPlane)) {
+	for _, ds := range datastores(t) {
+		t.Run(ds.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cp := testenv.NewControlPlane(t, ds.args(t)...)
+			cp.Start(ctx)
+			fn(ctx, t, cp)
+		})
+	}
 }

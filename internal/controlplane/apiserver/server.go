@@ -8,10 +8,8 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/go-logr/logr"
 	"github.com/kplex-dev/kplex/internal/controlplane/component"
 	"github.com/kplex-dev/kplex/internal/controlplane/flags"
-	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/rest"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
@@ -21,24 +19,19 @@ import (
 // Server is one kube-apiserver.
 type Server struct {
 	cfg flags.APIServerConfig
-	log logr.Logger
 	*component.Runner
 }
 
 // New returns a stopped server.
-func New(cfg flags.APIServerConfig, log logr.Logger) *Server {
-	return &Server{cfg: cfg, log: log}
+func New(cfg flags.APIServerConfig) *Server {
+	return &Server{cfg: cfg}
 }
 
 // Start parses the flags, binds the secure port and serves in the background.
 func (s *Server) Start(ctx context.Context) error {
 	opts := options.NewServerRunOptions()
-	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
-	for _, f := range opts.Flags().FlagSets {
-		fs.AddFlagSet(f)
-	}
-	if err := fs.Parse(flags.APIServer(s.cfg)); err != nil {
-		return fmt.Errorf("invalid --apiserver-arg: %w", err)
+	if err := component.Parse("kube-apiserver", opts.Flags(), flags.APIServer(s.cfg), "--apiserver-arg"); err != nil {
+		return err
 	}
 	if err := opts.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
 		return fmt.Errorf("apiserver feature gates: %w", err)

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/go-logr/logr"
-	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
@@ -18,13 +16,12 @@ import (
 // ControllerManager is one kube-controller-manager.
 type ControllerManager struct {
 	cfg flags.ControllerManagerConfig
-	log logr.Logger
 	*component.Runner
 }
 
 // New returns a stopped controller manager.
-func New(cfg flags.ControllerManagerConfig, log logr.Logger) *ControllerManager {
-	return &ControllerManager{cfg: cfg, log: log}
+func New(cfg flags.ControllerManagerConfig) *ControllerManager {
+	return &ControllerManager{cfg: cfg}
 }
 
 // Start validates the flags and runs the controllers in the background.
@@ -34,12 +31,8 @@ func (m *ControllerManager) Start(ctx context.Context) error {
 		return fmt.Errorf("controller manager options: %w", err)
 	}
 	known, disabled, aliases := app.KnownControllers(), app.ControllersDisabledByDefault(), app.ControllerAliases()
-	fs := pflag.NewFlagSet("kube-controller-manager", pflag.ContinueOnError)
-	for _, f := range opts.Flags(known, disabled, aliases).FlagSets {
-		fs.AddFlagSet(f)
-	}
-	if err := fs.Parse(flags.ControllerManager(m.cfg)); err != nil {
-		return fmt.Errorf("invalid --controller-manager-arg: %w", err)
+	if err := component.Parse("kube-controller-manager", opts.Flags(known, disabled, aliases), flags.ControllerManager(m.cfg), "--controller-manager-arg"); err != nil {
+		return err
 	}
 	if err := opts.ComponentGlobalsRegistry.Set(); err != nil {
 		return fmt.Errorf("controller manager feature gates: %w", err)

@@ -48,8 +48,12 @@ func (d *Datastore) Init(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The kine socket lives here whatever the backend; SQLite's files too.
+	if err := os.MkdirAll(d.cfg.Dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", d.cfg.Dir, err)
+	}
 	if b.kind == kindSQLite {
-		return os.MkdirAll(d.cfg.Dir, 0o700)
+		return nil
 	}
 	timeout := d.cfg.ConnectTimeout
 	if timeout <= 0 {

@@ -6,8 +6,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/go-logr/logr"
-	"github.com/spf13/pflag"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app"
 	"k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 
@@ -18,24 +16,19 @@ import (
 // Scheduler is one kube-scheduler.
 type Scheduler struct {
 	cfg flags.SchedulerConfig
-	log logr.Logger
 	*component.Runner
 }
 
 // New returns a stopped scheduler.
-func New(cfg flags.SchedulerConfig, log logr.Logger) *Scheduler {
-	return &Scheduler{cfg: cfg, log: log}
+func New(cfg flags.SchedulerConfig) *Scheduler {
+	return &Scheduler{cfg: cfg}
 }
 
 // Start validates the flags and schedules in the background.
 func (s *Scheduler) Start(ctx context.Context) error {
 	opts := options.NewOptions()
-	fs := pflag.NewFlagSet("kube-scheduler", pflag.ContinueOnError)
-	for _, f := range opts.Flags.FlagSets {
-		fs.AddFlagSet(f)
-	}
-	if err := fs.Parse(flags.Scheduler(s.cfg)); err != nil {
-		return fmt.Errorf("invalid --scheduler-arg: %w", err)
+	if err := component.Parse("kube-scheduler", *opts.Flags, flags.Scheduler(s.cfg), "--scheduler-arg"); err != nil {
+		return err
 	}
 	if err := opts.ComponentGlobalsRegistry.Set(); err != nil {
 		return fmt.Errorf("scheduler feature gates: %w", err)
