@@ -35,7 +35,7 @@ const (
 	shutdownDeadline = 45 * time.Second
 	// controlPlaneStopDeadline bounds the control plane's graceful stop: `down`
 	// deletes its datastore right after, so waiting longer buys nothing.
-	controlPlaneStopDeadline = 5 * time.Second
+	controlPlaneStopDeadline = 2 * time.Second
 )
 
 // Options configure the daemon.
@@ -54,11 +54,12 @@ type daemon struct {
 	progress *progress.Writer
 	failures chan error // a component that stops on its own reports here
 
-	runtime   *containerd.Runtime
-	cp        *controlplane.ControlPlane
-	stopNode  context.CancelFunc
-	client    kubernetes.Interface
-	startedAt time.Time
+	runtime      *containerd.Runtime
+	laterImports chan error // result of the background image imports
+	cp           *controlplane.ControlPlane
+	stopNode     context.CancelFunc
+	client       kubernetes.Interface
+	startedAt    time.Time
 }
 
 // Run starts everything, reports each step to the progress file, and serves
@@ -114,15 +115,21 @@ func (d *daemon) start(ctx context.Context) error {
 	if err := d.startNode(ctx); err != nil {
 		return err
 	}
-	return d.startAddons(ctx)
+	if err := d.startAddons(ctx); err != nil {
+		return err
+	}
+	return d.awaitImports(ctx)
 }
 
-// startRuntime builds the images, starts containerd and imports them.
+// startRuntime builds the images, starts containerd and imports the images
+// pods need at once; the kplexd image, large and needed only later, is
+// imported in the background (see awaitImports).
 func (d *daemon) startRuntime(ctx context.Context) error {
 	archives, err := d.buildImages(d.l.ImageDir())
 	if err != nil {
 		return err
 	}
+	now, later := archives.node, archives.extra
 	rt, err := containerd.Start(ctx, d.opts.Tools["containerd"], containerd.Config{
 		Root:         d.l.ContainerdRoot(),
 		State:        d.l.ContainerdState(),
@@ -137,11 +144,23 @@ func (d *daemon) startRuntime(ctx context.Context) error {
 	}
 	d.runtime = rt
 	d.step(StepContainerd, fmt.Sprintf("pid %d", rt.Pid()))
-	if err := d.importImages(ctx, d.l.ContainerdSocket(), archives); err != nil {
+	if err := d.importImages(ctx, d.l.ContainerdSocket(), now); err != nil {
 		return err
 	}
-	d.step(StepImages, fmt.Sprintf("%d images", len(archives)))
+	d.step(StepImages, fmt.Sprintf("%d images", len(now)))
+	d.laterImports = make(chan error, 1)
+	go func() { d.laterImports <- d.importImages(ctx, d.l.ContainerdSocket(), later) }()
 	return nil
+}
+
+// awaitImports waits for the background imports started by startRuntime.
+func (d *daemon) awaitImports(ctx context.Context) error {
+	select {
+	case err := <-d.laterImports:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // startControlPlane runs the kplex control plane in its host profile.

@@ -10,39 +10,51 @@ import (
 	"github.com/kplex-dev/kplex/internal/devhost/image"
 )
 
-// buildImages writes the archives of the built-in images into dir and returns their paths.
-func (d *daemon) buildImages(dir string) ([]string, error) {
+// imageArchives are the built archives: what the node needs before it can
+// run pods, and the rest.
+type imageArchives struct {
+	node  []string
+	extra []string
+}
+
+// buildImages writes the archives of the built-in images into dir.
+func (d *daemon) buildImages(dir string) (imageArchives, error) {
+	var out imageArchives
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+		return out, err
 	}
 	type build struct {
-		name string
-		spec func() (image.Spec, error)
+		name  string
+		spec  func() (image.Spec, error)
+		extra bool
 	}
 	builds := []build{
-		{"pause", func() (image.Spec, error) { return image.Pause(d.opts.PauseBinary) }},
-		{"testbox", func() (image.Spec, error) { return image.Testbox(d.opts.Tools["busybox"]) }},
+		{"pause", func() (image.Spec, error) { return image.Pause(d.opts.PauseBinary) }, false},
+		{"testbox", func() (image.Spec, error) { return image.Testbox(d.opts.Tools["busybox"]) }, false},
 	}
 	if d.opts.KplexdBinary != "" {
-		builds = append(builds, build{"kplexd", func() (image.Spec, error) { return image.Kplexd(d.opts.KplexdBinary) }})
+		builds = append(builds, build{"kplexd", func() (image.Spec, error) { return image.Kplexd(d.opts.KplexdBinary) }, true})
 	} else {
 		d.log.Info("No kplexd binary given: the kplexd image is not built", "image", image.KplexdRef)
 	}
-	var archives []string
 	for _, b := range builds {
 		spec, err := b.spec()
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		path := filepath.Join(dir, b.name+".tar")
 		digest, err := image.WriteArchive(path, spec)
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		d.log.Info("Built image", "image", spec.Ref, "digest", digest)
-		archives = append(archives, path)
+		if b.extra {
+			out.extra = append(out.extra, path)
+		} else {
+			out.node = append(out.node, path)
+		}
 	}
-	return archives, nil
+	return out, nil
 }
 
 // importImages loads the archives into containerd.

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"path/filepath"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/kplex-dev/kplex/internal/controlplane/kubeconfig"
 	"github.com/kplex-dev/kplex/internal/controlplane/pki"
 	"github.com/kplex-dev/kplex/internal/devhost/cni"
@@ -85,6 +88,7 @@ func (d *daemon) startNode(ctx context.Context) error {
 			d.failures <- fmt.Errorf("kube-proxy stopped: %w", err)
 		}
 	}()
+	d.claimPodCIDR(ctx)
 	n, err := d.waitNode(ctx, d.client, layout.NodeName, "given a pod CIDR", hasPodCIDR)
 	if err != nil {
 		return err
@@ -94,4 +98,16 @@ func (d *daemon) startNode(ctx context.Context) error {
 	}
 	d.step(StepPodNetwork, n.Spec.PodCIDR)
 	return nil
+}
+
+// claimPodCIDR gives the only node its pod CIDR right after registration,
+// instead of waiting seconds for the node IPAM controller's first pass; the
+// controller then records the CIDR as taken. Should the controller have been
+// first, its choice stands.
+func (d *daemon) claimPodCIDR(ctx context.Context) {
+	patch := fmt.Sprintf(`{"spec":{"podCIDR":%q,"podCIDRs":[%q]}}`, layout.NodePodCIDR, layout.NodePodCIDR)
+	_, err := d.client.CoreV1().Nodes().Patch(ctx, layout.NodeName, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	if err != nil {
+		d.log.Info("Pod CIDR left to the node IPAM controller", "reason", err.Error())
+	}
 }

@@ -65,6 +65,11 @@ func (l Layout) ContainerdState() string { return l.path("containerd", "state") 
 // ContainerdSocket is containerd's gRPC socket (CRI and ctr).
 func (l Layout) ContainerdSocket() string { return l.path("containerd", "containerd.sock") }
 
+// ContainerdTaskDir holds one directory per task (pod sandbox or container) of namespace ns.
+func (l Layout) ContainerdTaskDir(ns string) string {
+	return l.path("containerd", "state", "io.containerd.runtime.v2.task", ns)
+}
+
 // RuncRoot is runc's state directory.
 func (l Layout) RuncRoot() string { return l.path("containerd", "runc") }
 

@@ -26,6 +26,9 @@ const (
 	UpstreamDNSIP = "10.213.53.53"
 	// ClusterCIDR is the pod network; the node gets a /24 of it.
 	ClusterCIDR = "10.244.0.0/16"
+	// NodePodCIDR is the node's share of ClusterCIDR: the first /24, the one the
+	// node IPAM controller would give the only node.
+	NodePodCIDR = "10.244.0.0/24"
 	// ServiceCIDR is the Service ClusterIP range.
 	ServiceCIDR = "10.96.0.0/16"
 	// APIPort is the API server's port on NodeIP.

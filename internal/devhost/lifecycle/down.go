@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/kplex-dev/kplex/internal/devhost/cleanup"
+	"github.com/kplex-dev/kplex/internal/devhost/containerd"
 	"github.com/kplex-dev/kplex/internal/devhost/layout"
 	"github.com/kplex-dev/kplex/internal/devhost/netns"
 	"github.com/kplex-dev/kplex/internal/devhost/proc"
@@ -18,10 +19,6 @@ import (
 
 // daemonMarks identify the daemon's command line (against recycled pids).
 func daemonMarks() []string { return []string{"kplex-devhost", "daemon"} }
-
-// shimSocketDirs are where containerd 1.6's shims put their sockets, fixed
-// whatever containerd's configured state directory.
-func shimSocketDirs() []string { return []string{"/run/containerd/s", "/run/containerd"} }
 
 // daemonStopTimeout is how long the daemon gets to remove its pods and stop.
 const daemonStopTimeout = 60 * time.Second
@@ -79,7 +76,9 @@ func down(ctx context.Context, l layout.Layout, tools netns.Tools, out io.Writer
 	if err := cleanup.RemoveLogLinks(l.PodLogDir()); err != nil {
 		errs = append(errs, err)
 	}
-	cleanup.RemoveIfEmpty(shimSocketDirs()...)
+	if err := cleanup.RemoveShimSockets(l.ContainerdSocket(), containerd.Namespace, l.ContainerdTaskDir(containerd.Namespace)); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) == 0 {
 		if err := cleanup.RemovePaths(l.DataDir, l.StatePaths()); err != nil {
 			errs = append(errs, err)
