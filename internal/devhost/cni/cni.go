@@ -72,9 +72,8 @@ func (c Config) Write(confDir string) error {
 	if err := os.MkdirAll(c.IPAMDir, 0o700); err != nil {
 		return err
 	}
-	tmp := filepath.Join(confDir, "."+FileName+".tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(confDir, FileName))
+	// Written in place, not renamed into place: containerd 1.6 reloads its CNI
+	// configuration on write events in confDir and ignores create events, which
+	// is all a rename into the directory produces.
+	return os.WriteFile(filepath.Join(confDir, FileName), b, 0o644)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace/noop"
@@ -22,15 +23,21 @@ func (r *Runtime) RemoveAllPods(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list pod sandboxes: %w", err)
 	}
-	var errs []error
-	for _, sb := range sandboxes {
-		if err := rs.StopPodSandbox(ctx, sb.Id); err != nil {
-			errs = append(errs, fmt.Errorf("stop pod %s/%s: %w", sb.Metadata.Namespace, sb.Metadata.Name, err))
-			continue
-		}
-		if err := rs.RemovePodSandbox(ctx, sb.Id); err != nil {
-			errs = append(errs, fmt.Errorf("remove pod %s/%s: %w", sb.Metadata.Namespace, sb.Metadata.Name, err))
-		}
+	errs := make([]error, len(sandboxes))
+	var wg sync.WaitGroup
+	for i, sb := range sandboxes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := rs.StopPodSandbox(ctx, sb.Id); err != nil {
+				errs[i] = fmt.Errorf("stop pod %s/%s: %w", sb.Metadata.Namespace, sb.Metadata.Name, err)
+				return
+			}
+			if err := rs.RemovePodSandbox(ctx, sb.Id); err != nil {
+				errs[i] = fmt.Errorf("remove pod %s/%s: %w", sb.Metadata.Namespace, sb.Metadata.Name, err)
+			}
+		}()
 	}
+	wg.Wait()
 	return len(sandboxes), errors.Join(errs...)
 }
