@@ -89,15 +89,22 @@ func startDevhost(t *testing.T) *devhostEnv {
 	if err != nil {
 		t.Fatalf("kplex-devhost up: %v", err)
 	}
-	env.config, err = clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.client, err = kubernetes.NewForConfig(env.config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env.connect(t)
 	return env
+}
+
+// connect (re)reads the kubeconfig the devhost wrote.
+func (e *devhostEnv) connect(t *testing.T) {
+	t.Helper()
+	var err error
+	e.config, err = clientcmd.BuildConfigFromFlags("", filepath.Join(e.dataDir, "kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.client, err = kubernetes.NewForConfig(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // run runs one kplex-devhost command against the env's data dir.

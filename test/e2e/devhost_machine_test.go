@@ -39,12 +39,9 @@ func devhostLeftovers(t *testing.T, dataDir string, netnsInode uint64) []string 
 			}
 		}
 	}
+	left = append(left, processesInNetns(netnsInode)...)
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range procs {
-		if ino, err := nsInode(filepath.Join(p, "ns", "net")); err == nil && ino == netnsInode {
-			cmd, _ := os.ReadFile(filepath.Join(p, "comm"))
-			left = append(left, "process "+filepath.Base(p)+" "+strings.TrimSpace(string(cmd)))
-		}
 		if cg, err := os.ReadFile(filepath.Join(p, "cgroup")); err == nil && strings.Contains(string(cg), ":/kplex-devhost") {
 			left = append(left, "process in cgroup /kplex-devhost: "+filepath.Base(p))
 		}
@@ -59,6 +56,19 @@ func devhostLeftovers(t *testing.T, dataDir string, netnsInode uint64) []string 
 		}
 	}
 	return left
+}
+
+// processesInNetns lists the processes in the network namespace with that inode.
+func processesInNetns(inode uint64) []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		if ino, err := nsInode(filepath.Join(p, "ns", "net")); err == nil && ino == inode {
+			cmd, _ := os.ReadFile(filepath.Join(p, "comm"))
+			out = append(out, "process "+filepath.Base(p)+" "+strings.TrimSpace(string(cmd)))
+		}
+	}
+	return out
 }
 
 func nsInode(path string) (uint64, error) {

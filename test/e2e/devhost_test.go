@@ -201,3 +201,58 @@ func TestE2EDevhost(t *testing.T) {
 		}
 	})
 }
+
+// TestE2EDevhostRecovers checks that up is idempotent and that the next up
+// cleans up after a devhost whose daemon was killed with its pods running.
+func TestE2EDevhostRecovers(t *testing.T) {
+	env := startDevhost(t)
+	ctx := context.Background()
+	out, err := env.run(ctx, "up")
+	if err != nil || !strings.Contains(out, "already running") {
+		t.Fatalf("second up: %v\n%s", err, out)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "survivor", Namespace: "default"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{testboxContainer("c", "sleep", "3600")}},
+	}
+	if _, err := env.client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	env.waitPodRunning(t, "default", "survivor")
+	// The old devhost's processes, by pid: a new namespace may reuse the old one's inode.
+	inode, err := nsInode("/run/netns/kplex-devhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldProcs := processesInNetns(inode)
+
+	pidFile, err := os.ReadFile(filepath.Join(env.dataDir, "run", "daemon.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("kill", "-9", strings.TrimSpace(string(pidFile))).CombinedOutput(); err != nil {
+		t.Fatalf("kill daemon: %v %s", err, out)
+	}
+	out, err = env.run(ctx, "up")
+	t.Logf("up after a crash:\n%s", out)
+	if err != nil {
+		t.Fatalf("up after a crash: %v", err)
+	}
+	if !strings.Contains(out, "removing the remains of a previous devhost run") {
+		t.Errorf("up did not report cleaning up the crashed run")
+	}
+	for _, p := range oldProcs {
+		pid := strings.Fields(p)[1]
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			t.Errorf("%s of the crashed devhost survived", p)
+		}
+	}
+	env.connect(t) // the new devhost has a new CA
+	pods, err := env.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 0 {
+		t.Errorf("the fresh devhost has %d pods from the crashed one", len(pods.Items))
+	}
+}

@@ -3,6 +3,9 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kplex-dev/kplex/internal/devhost/layout"
 	"github.com/kplex-dev/kplex/internal/devhost/netpol"
@@ -40,5 +43,26 @@ func (d *daemon) startAddons(ctx context.Context) error {
 		return err
 	}
 	d.step(StepNodeReady, "")
-	return nil
+	return d.waitDefaultServiceAccount(ctx)
+}
+
+// waitDefaultServiceAccount waits until pods can be created in the default
+// namespace: the service account controller makes its account a few seconds
+// after start, and "ready" should mean a first pod is accepted.
+func (d *daemon) waitDefaultServiceAccount(ctx context.Context) error {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		_, err := d.client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the default service account: %w", ctx.Err())
+		case err := <-d.failures:
+			return err
+		case <-t.C:
+		}
+	}
 }
