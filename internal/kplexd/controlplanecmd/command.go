@@ -94,7 +94,7 @@ func (f *flags) complete() (controlplane.Config, error) {
 
 // Run starts the control plane and serves until ctx ends or a component fails.
 func Run(ctx context.Context, cfg controlplane.Config, log logr.Logger) error {
-	memtrim.StartupGC()
+	memtrim.TuneGC()
 	cp, err := controlplane.New(cfg, log)
 	if err != nil {
 		return err
@@ -119,7 +119,6 @@ func Run(ctx context.Context, cfg controlplane.Config, log logr.Logger) error {
 	}
 	log.Info("Control plane ready", "name", cfg.Name, "url", cp.LocalURL(), "kubeconfig", cp.AdminKubeconfig(), "elapsed", time.Since(start).Round(time.Millisecond).String())
 	trim := time.AfterFunc(trimDelay, func() {
-		memtrim.ServingGC()
 		n, err := memtrim.Trim()
 		log.V(1).Info("Trimmed startup memory", "executableBytes", n, "err", err)
 	})

@@ -17,23 +17,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Start-up allocates fast and keeps little, so it collects rarely (+200%); once serving,
-// the live heap is mostly long-lived caches and collecting at +50% instead of Go's +100%
-// costs little CPU for a smaller footprint. GOGC, when set, wins over both.
-const (
-	StartupGCPercent = 200
-	ServingGCPercent = 50
-)
+// GCPercent trades a little CPU for a smaller heap. Measured on one tenant (restart to
+// ready, RSS at 60 s): GOGC=50 1.9 s / 212 MB; GOGC=100 1.7-3.7 s / 236 MB; 200 during
+// start-up then 50: 1.9 s / 236 MB (start-up garbage interleaves with long-lived objects
+// and fragments the heap for good).
+const GCPercent = 50
 
-// StartupGC applies StartupGCPercent unless the operator set GOGC.
-func StartupGC() { setGC(StartupGCPercent) }
-
-// ServingGC applies ServingGCPercent unless the operator set GOGC.
-func ServingGC() { setGC(ServingGCPercent) }
-
-func setGC(percent int) {
+// TuneGC applies GCPercent unless the operator set GOGC.
+func TuneGC() {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(percent)
+		debug.SetGCPercent(GCPercent)
 	}
 }
 
