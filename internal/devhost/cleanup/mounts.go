@@ -10,6 +10,10 @@ import (
 	"syscall"
 )
 
+// mntDetach is Linux's MNT_DETACH (lazy unmount), spelled out so that the
+// package builds everywhere and kplex-devhost can say "Linux only" itself.
+const mntDetach = 0x2
+
 // MountsUnder lists the mount points at or below dir, most recently mounted first.
 func MountsUnder(dir string) ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
@@ -54,7 +58,7 @@ func UnmountAll(dir string) error {
 		for _, p := range points {
 			err := syscall.Unmount(p, 0)
 			if errors.Is(err, syscall.EBUSY) {
-				err = syscall.Unmount(p, syscall.MNT_DETACH)
+				err = syscall.Unmount(p, mntDetach)
 			}
 			if err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
 				return fmt.Errorf("unmount %s: %w", p, err)

@@ -21,12 +21,14 @@ const NonRootUID = 65532
 const pauseUID = 65535
 
 // busyboxApplets are the commands of the test image, each a symlink to busybox.
-var busyboxApplets = []string{
-	"[", "ash", "awk", "cat", "chmod", "chown", "cp", "cut", "date", "dd", "df", "du", "echo",
-	"env", "expr", "false", "find", "grep", "head", "hostname", "httpd", "id", "ip", "kill",
-	"ln", "ls", "mkdir", "mount", "mv", "nc", "netstat", "nslookup", "ping", "printf", "ps",
-	"pwd", "rm", "rmdir", "sed", "seq", "sh", "sleep", "sort", "stat", "sync", "tail", "tee",
-	"test", "timeout", "touch", "tr", "true", "uname", "uniq", "vi", "wc", "wget", "which", "xargs",
+func busyboxApplets() []string {
+	return []string{
+		"[", "ash", "awk", "cat", "chmod", "chown", "cp", "cut", "date", "dd", "df", "du", "echo",
+		"env", "expr", "false", "find", "grep", "head", "hostname", "httpd", "id", "ip", "kill",
+		"ln", "ls", "mkdir", "mount", "mv", "nc", "netstat", "nslookup", "ping", "printf", "ps",
+		"pwd", "rm", "rmdir", "sed", "seq", "sh", "sleep", "sort", "stat", "sync", "tail", "tee",
+		"test", "timeout", "touch", "tr", "true", "uname", "uniq", "vi", "wc", "wget", "which", "xargs",
+	}
 }
 
 // Pause is the pod sandbox image around the static kplex-pause binary.
@@ -56,7 +58,7 @@ func Testbox(busybox string) (Spec, error) {
 		{Path: "/tmp", Dir: true, Mode: 0o777 | os.ModeSticky},
 		{Path: "/var/www", Dir: true},
 	}
-	for _, applet := range busyboxApplets {
+	for _, applet := range busyboxApplets() {
 		files = append(files, File{Path: "/bin/" + applet, Link: "busybox"})
 	}
 	return Spec{
