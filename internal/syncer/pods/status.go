@@ -1,0 +1,61 @@
+package pods
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// VirtualStatus is the virtual pod's status given its host copy's: what the host's
+// kubelet reports, except the QoS class (computed by the virtual API server).
+func VirtualStatus(virtual, host *corev1.PodStatus) corev1.PodStatus {
+	s := *virtual.DeepCopy()
+	h := host.DeepCopy()
+	s.Phase = h.Phase
+	s.Conditions = h.Conditions
+	s.Message = h.Message
+	s.Reason = h.Reason
+	s.HostIP = h.HostIP
+	s.HostIPs = h.HostIPs
+	s.PodIP = h.PodIP
+	s.PodIPs = h.PodIPs
+	s.StartTime = h.StartTime
+	s.InitContainerStatuses = h.InitContainerStatuses
+	s.ContainerStatuses = h.ContainerStatuses
+	s.EphemeralContainerStatuses = h.EphemeralContainerStatuses
+	s.Resize = h.Resize //nolint:staticcheck // still reported by 1.37 kubelets
+	s.ResourceClaimStatuses = h.ResourceClaimStatuses
+	return s
+}
+
+// syncBack binds the virtual pod to the host pod's node and copies its status.
+func (r *Reconciler) syncBack(ctx context.Context, vpod, hpod *corev1.Pod) error {
+	if vpod.Spec.NodeName == "" && hpod.Spec.NodeName != "" && vpod.DeletionTimestamp == nil {
+		// The virtual API server accepts nodeName only through the binding subresource,
+		// as from a scheduler. The binding's update event brings the pod back for status.
+		b := &corev1.Binding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: vpod.Namespace, Name: vpod.Name, UID: vpod.UID},
+			Target:     corev1.ObjectReference{Kind: "Node", Name: hpod.Spec.NodeName},
+		}
+		if err := r.Virtual.SubResource("binding").Create(ctx, vpod, b); err != nil {
+			return fmt.Errorf("bind virtual pod %s/%s to node %s: %w", vpod.Namespace, vpod.Name, hpod.Spec.NodeName, err)
+		}
+		return nil
+	}
+	if hpod.Status.Phase == "" {
+		return nil // nothing reported yet
+	}
+	want := VirtualStatus(&vpod.Status, &hpod.Status)
+	if equality.Semantic.DeepEqual(want, vpod.Status) {
+		return nil
+	}
+	upd := vpod.DeepCopy()
+	upd.Status = want
+	if err := r.Virtual.Status().Update(ctx, upd); err != nil {
+		return fmt.Errorf("update status of virtual pod %s/%s: %w", vpod.Namespace, vpod.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package pods
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	"github.com/kplex-dev/kplex/internal/translate"
+)
+
+// AnnotationTokenRefresh is when kplex renews the token in a token Secret (RFC 3339):
+// 80% into its lifetime, as a kubelet does.
+const AnnotationTokenRefresh = "kplex.dev/token-refresh-at"
+
+// ensureToken makes sure the token Secret of vpod holds a valid token issued by the
+// virtual API server, bound to vpod, and is owned by hpod (when given) so that the host
+// garbage collector removes it with the pod. It returns when to look again.
+func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod, hpod *corev1.Pod) (time.Duration, error) {
+	hc := r.Host.GetClient()
+	key := types.NamespacedName{Namespace: r.Translator.Tenant().HostNamespace, Name: TokenSecretName(r.Translator, vpod.Namespace, vpod.Name)}
+	cur := &corev1.Secret{}
+	if err := hc.Get(ctx, key, cur); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return 0, fmt.Errorf("get token secret %s: %w", key.Name, err)
+		}
+		cur = nil
+	}
+	now := time.Now()
+	if cur != nil && cur.Annotations[translate.AnnotationVirtualUID] == string(vpod.UID) {
+		refreshAt, err := time.Parse(time.RFC3339, cur.Annotations[AnnotationTokenRefresh])
+		if err == nil && now.Before(refreshAt) {
+			if hpod != nil && !ownedBy(cur, hpod) {
+				upd := cur.DeepCopy()
+				upd.OwnerReferences = ownerRefs(hpod)
+				if err := hc.Update(ctx, upd); err != nil {
+					return 0, fmt.Errorf("set owner of token secret %s: %w", key.Name, err)
+				}
+			}
+			return refreshAt.Sub(now), nil
+		}
+	}
+
+	tr := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{
+		Audiences:         r.TokenAudiences,
+		ExpirationSeconds: ptr.To(int64(r.TokenLifetime / time.Second)),
+		BoundObjectRef:    &authnv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: vpod.Name, UID: vpod.UID},
+	}}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: vpod.Namespace, Name: serviceAccountOf(vpod)}}
+	if err := r.Virtual.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return 0, fmt.Errorf("request token for service account %s/%s: %w", sa.Namespace, sa.Name, err)
+	}
+	exp := tr.Status.ExpirationTimestamp.Time
+	refreshAt := now.Add(exp.Sub(now) * 8 / 10)
+
+	want := TokenSecret(r.Translator, vpod, []byte(tr.Status.Token), r.CA)
+	want.Annotations[AnnotationTokenRefresh] = refreshAt.UTC().Format(time.RFC3339)
+	if hpod != nil {
+		want.OwnerReferences = ownerRefs(hpod)
+	}
+	if cur == nil {
+		if err := hc.Create(ctx, want); err != nil {
+			return 0, fmt.Errorf("create token secret %s: %w", key.Name, err)
+		}
+	} else {
+		want.ResourceVersion = cur.ResourceVersion
+		if hpod == nil {
+			want.OwnerReferences = cur.OwnerReferences
+		}
+		if err := hc.Update(ctx, want); err != nil {
+			return 0, fmt.Errorf("update token secret %s: %w", key.Name, err)
+		}
+	}
+	return refreshAt.Sub(now), nil
+}
+
+func serviceAccountOf(p *corev1.Pod) string {
+	if p.Spec.ServiceAccountName != "" {
+		return p.Spec.ServiceAccountName
+	}
+	return "default"
+}
+
+func ownerRefs(hpod *corev1.Pod) []metav1.OwnerReference {
+	return []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: hpod.Name, UID: hpod.UID}}
+}
+
+func ownedBy(s *corev1.Secret, hpod *corev1.Pod) bool {
+	return len(s.OwnerReferences) == 1 && s.OwnerReferences[0].UID == hpod.UID
+}

@@ -1,0 +1,53 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kplex-dev/kplex/internal/syncer/configmaps"
+	"github.com/kplex-dev/kplex/internal/syncer/pods"
+	"github.com/kplex-dev/kplex/internal/syncer/secrets"
+	"github.com/kplex-dev/kplex/internal/syncer/services"
+)
+
+// podWorkers is how many virtual pods are synced at once.
+const podWorkers = 16
+
+// register adds every resource syncer to the manager. This table is the whole list:
+// a resource is synced if and only if it appears here.
+func (s *Syncer) register() error {
+	virtual, reader, host, tr := s.mgr.GetClient(), s.mgr.GetAPIReader(), s.host, s.tr
+	log := s.opts.Log
+	apiHost, apiPort := s.opts.tenantEndpoint()
+	table := []struct {
+		name  string
+		setup func() error
+	}{
+		{"pods", func() error {
+			return (&pods.Reconciler{
+				Virtual: virtual, VirtualReader: reader, Host: host, Translator: tr,
+				CA: s.opts.VirtualCA, APIHost: apiHost, APIPort: apiPort,
+				TokenAudiences: s.opts.TokenAudiences, TokenLifetime: s.opts.TokenLifetime,
+				Workers: podWorkers, Log: log.WithName("pods"),
+			}).SetupWithManager(s.mgr)
+		}},
+		{"configmaps", func() error {
+			return (&configmaps.Reconciler{Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("configmaps")}).
+				SetupWithManager(context.Background(), s.mgr)
+		}},
+		{"secrets", func() error {
+			return (&secrets.Reconciler{Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("secrets")}).
+				SetupWithManager(context.Background(), s.mgr)
+		}},
+		{"services", func() error {
+			return (&services.Reconciler{Virtual: virtual, VirtualReader: reader, Host: host, Translator: tr, Log: log.WithName("services")}).
+				SetupWithManager(s.mgr)
+		}},
+	}
+	for _, r := range table {
+		if err := r.setup(); err != nil {
+			return fmt.Errorf("syncer %s: %w", r.name, err)
+		}
+	}
+	return nil
+}
