@@ -167,9 +167,10 @@ func (r *Reconciler) create(ctx context.Context, vpod *corev1.Pod) (reconcile.Re
 		return reconcile.Result{}, err
 	}
 	var refresh time.Duration
+	var token *corev1.Secret
 	if needsToken {
 		// The token exists before the pod, so the kubelet never waits for it.
-		if refresh, err = r.ensureToken(ctx, vpod, nil); err != nil {
+		if token, refresh, err = r.ensureToken(ctx, vpod, nil); err != nil {
 			return reconcile.Result{}, err
 		}
 	}
@@ -181,8 +182,8 @@ func (r *Reconciler) create(ctx context.Context, vpod *corev1.Pod) (reconcile.Re
 		return reconcile.Result{}, fmt.Errorf("create host pod %s: %w", hpod.Name, err)
 	}
 	logr.FromContextOrDiscard(ctx).V(1).Info("Created host pod", "hostPod", hpod.Name)
-	if needsToken {
-		if _, err := r.ensureToken(ctx, vpod, hpod); err != nil {
+	if token != nil {
+		if err := r.setTokenOwner(ctx, token, hpod); err != nil {
 			return reconcile.Result{}, err
 		}
 	}
@@ -219,7 +220,7 @@ func (r *Reconciler) update(ctx context.Context, vpod, hpod *corev1.Pod) (reconc
 	}
 	var refresh time.Duration
 	if needsToken && hpod.DeletionTimestamp == nil {
-		if refresh, err = r.ensureToken(ctx, vpod, hpod); err != nil {
+		if _, refresh, err = r.ensureToken(ctx, vpod, hpod); err != nil {
 			return reconcile.Result{}, err
 		}
 	}

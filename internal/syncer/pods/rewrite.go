@@ -150,8 +150,8 @@ func HostPod(t *translate.Translator, virtual *corev1.Pod, o RewriteOptions) (po
 	}
 	// The hashes leave the service variables out: like a kubelet, kplex sets them when the
 	// pod starts, and services created later must not replace running pods.
-	host.Annotations[AnnotationSpecHash] = hash(spec)
-	host.Annotations[AnnotationFixedSpecHash] = hash(fixedPart(spec))
+	host.Annotations[AnnotationSpecHash] = hash(hashed(spec))
+	host.Annotations[AnnotationFixedSpecHash] = hash(fixedPart(hashed(spec)))
 	if len(o.ServiceEnv) > 0 {
 		for _, list := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
 			for i := range list {
@@ -245,6 +245,14 @@ func dedupEnv(env []corev1.EnvVar) []corev1.EnvVar {
 		out = append(out, env[last[e.Name]])
 	}
 	return out
+}
+
+// hashed is the part of a spec the hashes cover: nodeName is left out, since the host
+// scheduler sets it on the host pod and the syncer then binds the virtual pod to it.
+func hashed(spec *corev1.PodSpec) *corev1.PodSpec {
+	s := spec.DeepCopy()
+	s.NodeName = ""
+	return s
 }
 
 // fixedPart blanks the fields a pod update may change (container images,

@@ -189,6 +189,7 @@ func TestSpecHashes(t *testing.T) {
 		}, false, true},
 		{"command", func(p *corev1.Pod) { p.Spec.Containers[0].Command = []string{"sh"} }, false, false},
 		{"labels only", func(p *corev1.Pod) { p.Labels["tier"] = "front" }, true, true},
+		{"bound to a node", func(p *corev1.Pod) { p.Spec.NodeName = "node-2" }, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := virtualPod()

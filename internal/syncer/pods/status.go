@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // VirtualStatus is the virtual pod's status given its host copy's: what the host's
@@ -54,7 +55,8 @@ func (r *Reconciler) syncBack(ctx context.Context, vpod, hpod *corev1.Pod) error
 	}
 	upd := vpod.DeepCopy()
 	upd.Status = want
-	if err := r.Virtual.Status().Update(ctx, upd); err != nil {
+	// A merge patch: the kubelet-owned fields are replaced whatever the cache's version.
+	if err := r.Virtual.Status().Patch(ctx, upd, client.MergeFrom(vpod)); err != nil {
 		return fmt.Errorf("update status of virtual pod %s/%s: %w", vpod.Namespace, vpod.Name, err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kplex-dev/kplex/internal/translate"
 )
@@ -21,14 +22,15 @@ const AnnotationTokenRefresh = "kplex.dev/token-refresh-at"
 
 // ensureToken makes sure the token Secret of vpod holds a valid token issued by the
 // virtual API server, bound to vpod, and is owned by hpod (when given) so that the host
-// garbage collector removes it with the pod. It returns when to look again.
-func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod, hpod *corev1.Pod) (time.Duration, error) {
+// garbage collector removes it with the pod. It returns the Secret as stored and when to
+// look again.
+func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod, hpod *corev1.Pod) (*corev1.Secret, time.Duration, error) {
 	hc := r.Host.GetClient()
 	key := types.NamespacedName{Namespace: r.Translator.Tenant().HostNamespace, Name: TokenSecretName(r.Translator, vpod.Namespace, vpod.Name)}
 	cur := &corev1.Secret{}
 	if err := hc.Get(ctx, key, cur); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return 0, fmt.Errorf("get token secret %s: %w", key.Name, err)
+			return nil, 0, fmt.Errorf("get token secret %s: %w", key.Name, err)
 		}
 		cur = nil
 	}
@@ -38,12 +40,12 @@ func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod, hpod *co
 		if err == nil && now.Before(refreshAt) {
 			if hpod != nil && !ownedBy(cur, hpod) {
 				upd := cur.DeepCopy()
-				upd.OwnerReferences = ownerRefs(hpod)
-				if err := hc.Update(ctx, upd); err != nil {
-					return 0, fmt.Errorf("set owner of token secret %s: %w", key.Name, err)
+				if err := r.setTokenOwner(ctx, upd, hpod); err != nil {
+					return nil, 0, err
 				}
+				cur = upd
 			}
-			return refreshAt.Sub(now), nil
+			return cur, refreshAt.Sub(now), nil
 		}
 	}
 
@@ -54,7 +56,7 @@ func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod, hpod *co
 	}}
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: vpod.Namespace, Name: serviceAccountOf(vpod)}}
 	if err := r.Virtual.SubResource("token").Create(ctx, sa, tr); err != nil {
-		return 0, fmt.Errorf("request token for service account %s/%s: %w", sa.Namespace, sa.Name, err)
+		return nil, 0, fmt.Errorf("request token for service account %s/%s: %w", sa.Namespace, sa.Name, err)
 	}
 	exp := tr.Status.ExpirationTimestamp.Time
 	refreshAt := now.Add(exp.Sub(now) * 8 / 10)
@@ -66,7 +68,7 @@ func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod, hpod *co
 	}
 	if cur == nil {
 		if err := hc.Create(ctx, want); err != nil {
-			return 0, fmt.Errorf("create token secret %s: %w", key.Name, err)
+			return nil, 0, fmt.Errorf("create token secret %s: %w", key.Name, err)
 		}
 	} else {
 		want.ResourceVersion = cur.ResourceVersion
@@ -74,10 +76,21 @@ func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod, hpod *co
 			want.OwnerReferences = cur.OwnerReferences
 		}
 		if err := hc.Update(ctx, want); err != nil {
-			return 0, fmt.Errorf("update token secret %s: %w", key.Name, err)
+			return nil, 0, fmt.Errorf("update token secret %s: %w", key.Name, err)
 		}
 	}
-	return refreshAt.Sub(now), nil
+	return want, refreshAt.Sub(now), nil
+}
+
+// setTokenOwner makes hpod the only owner of the token Secret s (updated in place).
+func (r *Reconciler) setTokenOwner(ctx context.Context, s *corev1.Secret, hpod *corev1.Pod) error {
+	before := s.DeepCopy()
+	s.OwnerReferences = ownerRefs(hpod)
+	// A merge patch without resourceVersion: a stale cached copy does not conflict.
+	if err := r.Host.GetClient().Patch(ctx, s, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("set owner of token secret %s: %w", s.Name, err)
+	}
+	return nil
 }
 
 func serviceAccountOf(p *corev1.Pod) string {
