@@ -80,6 +80,15 @@ func TestE2EDevhost(t *testing.T) {
 			out, err := env.execInPod(ctx, ns, "client", "timeout", "3", "wget", "-q", "-O-", "http://"+clusterIP+"/")
 			return strings.Contains(out, "hello from web"), err
 		})
+		// The machine routes the pod network to the node: tests may talk to pods directly.
+		pods, err := env.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil || len(pods.Items) != 1 {
+			t.Fatalf("web pods: %v %v", len(pods.Items), err)
+		}
+		body, err := httpGet(ctx, "http://"+pods.Items[0].Status.PodIP+":8080/")
+		if err != nil || !strings.Contains(body, "hello from web") {
+			t.Errorf("pod IP from the machine: %q %v", body, err)
+		}
 	})
 
 	t.Run("network policy", func(t *testing.T) {

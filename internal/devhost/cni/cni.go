@@ -39,8 +39,10 @@ func (c Config) Render() ([]byte, error) {
 				"bridge":      layout.BridgeName,
 				"isGateway":   true,
 				"hairpinMode": true,
-				// Pods reach the machine through the node's address; nothing routes further.
-				"ipMasq":           true,
+				// No masquerading: the machine routes the pod network to the node
+				// (see package netns), so pods keep their addresses up to the machine,
+				// and every pod start saves the plugin's per-pod iptables rules.
+				"ipMasq":           false,
 				"promiscMode":      false,
 				"forceAddress":     false,
 				"isDefaultGateway": true,

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kplex-dev/kplex/internal/devhost/layout"
@@ -43,23 +45,25 @@ func (d *daemon) startAddons(ctx context.Context) error {
 		return err
 	}
 	d.step(StepNodeReady, "")
-	return d.waitDefaultServiceAccount(ctx)
+	return d.ensureDefaultServiceAccount(ctx)
 }
 
-// waitDefaultServiceAccount waits until pods can be created in the default
-// namespace: the service account controller makes its account a few seconds
-// after start, and "ready" should mean a first pod is accepted.
-func (d *daemon) waitDefaultServiceAccount(ctx context.Context) error {
+// ensureDefaultServiceAccount makes sure pods can be created in the default
+// namespace when `up` returns. The service account controller would create
+// the account too, but only seconds after the controller manager starts;
+// it leaves an existing one alone.
+func (d *daemon) ensureDefaultServiceAccount(ctx context.Context) error {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
-		_, err := d.client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
-		if err == nil {
+		_, err := d.client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Create(ctx, sa, metav1.CreateOptions{})
+		if err == nil || apierrors.IsAlreadyExists(err) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for the default service account: %w", ctx.Err())
+			return fmt.Errorf("create the default service account: %w (last error: %v)", ctx.Err(), err)
 		case err := <-d.failures:
 			return err
 		case <-t.C:

@@ -45,6 +45,9 @@ func (n *Network) Create(ctx context.Context, owner string) (uint64, error) {
 		{"link", "set", layout.HostVeth, "alias", owner},
 		{"addr", "add", fmt.Sprintf("%s/%d", layout.HostIP, layout.VethPrefixLen), "dev", layout.HostVeth},
 		{"link", "set", layout.HostVeth, "up"},
+		// The machine reaches pods directly, and pods' replies find their way back;
+		// the route goes away with the veth.
+		{"route", "add", layout.ClusterCIDR, "via", layout.NodeIP, "dev", layout.HostVeth},
 		{"-n", layout.NetnsName, "addr", "add", fmt.Sprintf("%s/%d", layout.NodeIP, layout.VethPrefixLen), "dev", layout.NodeVeth},
 		{"-n", layout.NetnsName, "link", "set", layout.NodeVeth, "up"},
 		{"-n", layout.NetnsName, "link", "set", "lo", "up"},
