@@ -28,6 +28,7 @@ type flags struct {
 	apiserverArgs  []string
 	controllerArgs []string
 	schedulerArgs  []string
+	sync           syncFlags
 }
 
 // NewCommand returns the controlplane subcommand.
@@ -47,7 +48,11 @@ func NewCommand(log logr.Logger) *cobra.Command {
 					return err
 				}
 			}
-			return Run(cmd.Context(), cfg, log)
+			sync, err := f.sync.complete(cfg)
+			if err != nil {
+				return err
+			}
+			return Run(cmd.Context(), cfg, sync, log)
 		},
 	}
 	fs := cmd.Flags()
@@ -66,6 +71,7 @@ func NewCommand(log logr.Logger) *cobra.Command {
 	fs.StringArrayVar(&f.controllerArgs, "controller-manager-arg", nil, "extra kube-controller-manager flag KEY=VALUE (repeatable)")
 	fs.StringVar(&f.debugAddress, "debug-address", "", "serve Go profiles (/debug/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	fs.StringArrayVar(&f.schedulerArgs, "scheduler-arg", nil, "extra kube-scheduler flag KEY=VALUE, host profile (repeatable)")
+	f.sync.addFlags(fs)
 	return cmd
 }
 
@@ -92,8 +98,9 @@ func (f *flags) complete() (controlplane.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// Run starts the control plane and serves until ctx ends or a component fails.
-func Run(ctx context.Context, cfg controlplane.Config, log logr.Logger) error {
+// Run starts the control plane (and, when sync is not nil, the syncer once the control
+// plane is ready) and serves until ctx ends or a component fails.
+func Run(ctx context.Context, cfg controlplane.Config, sync *SyncConfig, log logr.Logger) error {
 	memtrim.TuneGC()
 	cp, err := controlplane.New(cfg, log)
 	if err != nil {
@@ -118,6 +125,20 @@ func Run(ctx context.Context, cfg controlplane.Config, log logr.Logger) error {
 		return err
 	}
 	log.Info("Control plane ready", "name", cfg.Name, "url", cp.LocalURL(), "kubeconfig", cp.AdminKubeconfig(), "elapsed", time.Since(start).Round(time.Millisecond).String())
+	syncDone := make(chan error, 1)
+	if sync != nil {
+		sctx, cancelSync := context.WithCancel(ctx)
+		defer func() {
+			cancelSync()
+			<-syncDone
+		}()
+		if err := startSyncer(sctx, cfg, sync, cp.AdminKubeconfig(), syncDone, log.WithName("syncer")); err != nil {
+			cancelSync()
+			close(syncDone)
+			stop()
+			return err
+		}
+	}
 	trim := time.AfterFunc(trimDelay, func() {
 		n, err := memtrim.Trim()
 		log.V(1).Info("Trimmed startup memory", "executableBytes", n, "err", err)
@@ -131,5 +152,12 @@ func Run(ctx context.Context, cfg controlplane.Config, log logr.Logger) error {
 	case <-cp.Done():
 		stop()
 		return cp.Err()
+	case err := <-syncDone:
+		syncDone <- err // for the deferred wait
+		stop()
+		if err == nil {
+			err = fmt.Errorf("syncer stopped")
+		}
+		return fmt.Errorf("syncer: %w", err)
 	}
 }

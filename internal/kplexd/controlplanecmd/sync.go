@@ -1,0 +1,117 @@
+package controlplanecmd
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kplex-dev/kplex/internal/controlplane"
+	"github.com/kplex-dev/kplex/internal/syncer"
+)
+
+// syncFlags are the syncer's flags; without --host-kubeconfig and --host-namespace
+// there is no syncer and the control plane runs alone.
+type syncFlags struct {
+	hostKubeconfig string
+	hostNamespace  string
+	qps            float32
+	burst          int
+	tenantAPIHost  string
+}
+
+// SyncConfig is a validated syncer configuration.
+type SyncConfig struct {
+	Host          *rest.Config
+	HostNamespace string
+	QPS           float32
+	Burst         int
+	// TenantAPIHost and TenantAPIPort: the virtual API server as pods on the host reach it.
+	TenantAPIHost string
+	TenantAPIPort int
+}
+
+func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.hostKubeconfig, "host-kubeconfig", "", "kubeconfig of the host cluster the tenant's pods run on (default with --host-namespace: the in-cluster configuration)")
+	fs.StringVar(&f.hostNamespace, "host-namespace", "", "host namespace the tenant's objects are copied into; setting it starts the syncer")
+	fs.Float32Var(&f.qps, "sync-qps", syncer.DefaultQPS, "syncer's queries per second to each API server")
+	fs.IntVar(&f.burst, "sync-burst", syncer.DefaultBurst, "syncer's burst of queries to each API server")
+	fs.StringVar(&f.tenantAPIHost, "tenant-api-host", "", "address (HOST or HOST:PORT) at which pods on the host reach this API server (default: --advertise-address and --secure-port)")
+}
+
+// complete returns nil when the syncer is not asked for.
+func (f *syncFlags) complete(cfg controlplane.Config) (*SyncConfig, error) {
+	if f.hostKubeconfig == "" && f.hostNamespace == "" {
+		return nil, nil
+	}
+	if f.hostNamespace == "" {
+		return nil, fmt.Errorf("--host-kubeconfig needs --host-namespace: the host namespace the tenant's objects go to")
+	}
+	var host *rest.Config
+	var err error
+	if f.hostKubeconfig != "" {
+		host, err = clientcmd.BuildConfigFromFlags("", f.hostKubeconfig)
+	} else {
+		host, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("host cluster configuration (set --host-kubeconfig, or run in a pod): %w", err)
+	}
+	if f.qps <= 0 || f.burst <= 0 {
+		return nil, fmt.Errorf("--sync-qps and --sync-burst must be positive")
+	}
+	sc := &SyncConfig{Host: host, HostNamespace: f.hostNamespace, QPS: f.qps, Burst: f.burst,
+		TenantAPIHost: cfg.AdvertiseAddress, TenantAPIPort: cfg.SecurePort}
+	if f.tenantAPIHost != "" {
+		sc.TenantAPIHost = f.tenantAPIHost
+		if h, p, err := net.SplitHostPort(f.tenantAPIHost); err == nil {
+			port, err := strconv.Atoi(p)
+			if err != nil || port <= 0 || port > 65535 {
+				return nil, fmt.Errorf("--tenant-api-host %q: invalid port", f.tenantAPIHost)
+			}
+			sc.TenantAPIHost, sc.TenantAPIPort = h, port
+		}
+	}
+	return sc, nil
+}
+
+// startSyncer gives kplex's components their rights in the virtual cluster and runs the
+// syncer under the kplex component identity; its end is reported on done.
+func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, adminKubeconfig string, done chan<- error, log logr.Logger) error {
+	admin, err := clientcmd.BuildConfigFromFlags("", adminKubeconfig)
+	if err != nil {
+		return fmt.Errorf("admin kubeconfig: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(admin)
+	if err != nil {
+		return err
+	}
+	if err := syncer.EnsureVirtualRBAC(ctx, cs); err != nil {
+		return err
+	}
+	virtual, err := clientcmd.BuildConfigFromFlags("", filepath.Join(cfg.DataDir, "kubeconfig", "kplex.kubeconfig"))
+	if err != nil {
+		return fmt.Errorf("kplex component kubeconfig: %w", err)
+	}
+	if sc.TenantAPIHost == "" {
+		log.Info("No --tenant-api-host nor --advertise-address: pods will not get KUBERNETES_SERVICE_HOST for the tenant's API server")
+	}
+	s, err := syncer.New(syncer.Options{
+		Tenant: cfg.Name, HostNamespace: sc.HostNamespace, Virtual: virtual, Host: sc.Host,
+		TenantAPIHost: sc.TenantAPIHost, TenantAPIPort: sc.TenantAPIPort,
+		QPS: sc.QPS, Burst: sc.Burst, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("Starting syncer", "hostNamespace", sc.HostNamespace, "host", sc.Host.Host)
+	go func() { done <- s.Start(ctx) }()
+	return nil
+}

@@ -1,0 +1,77 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kplex-dev/kplex/internal/testenv"
+	"github.com/kplex-dev/kplex/internal/translate"
+)
+
+// TestKplexdRunsSyncer starts `kplexd controlplane --host-kubeconfig --host-namespace`
+// against a host control plane: the tenant's pods appear in the host namespace.
+func TestKplexdRunsSyncer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: skipped under -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	host := testenv.NewControlPlane(t, "--profile", "host")
+	host.Start(ctx)
+	hostAdmin := host.Client()
+	mustNamespace(ctx, t, hostAdmin, "kplex-test")
+	waitServiceAccount(ctx, t, hostAdmin, "kplex-test")
+
+	// A kubeconfig for the host, as the operator would mount it.
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["host"] = &clientcmdapi.Cluster{Server: host.URL(), CertificateAuthority: filepath.Join(host.DataDir, "pki", "ca.crt")}
+	admin, err := clientcmd.LoadFromFile(host.Kubeconfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range admin.AuthInfos {
+		kc.AuthInfos["host"] = a
+	}
+	kc.Contexts["host"] = &clientcmdapi.Context{Cluster: "host", AuthInfo: "host"}
+	kc.CurrentContext = "host"
+	hostKubeconfig := filepath.Join(t.TempDir(), "host.kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, hostKubeconfig); err != nil {
+		t.Fatal(err)
+	}
+
+	virtual := testenv.NewControlPlane(t, "--service-cidr", virtualServiceCIDR,
+		"--host-kubeconfig", hostKubeconfig, "--host-namespace", "kplex-test", "--tenant-api-host", "10.0.0.10:443")
+	virtual.Start(ctx)
+	vAdmin := virtual.Client()
+	mustNamespace(ctx, t, vAdmin, "app")
+	waitServiceAccount(ctx, t, vAdmin, "app")
+	if _, err := vAdmin.CoreV1().Pods("app").Create(ctx, testPod("app", "hello"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := translate.New(translate.Tenant{Name: "test", HostNamespace: "kplex-test"}) // testenv names every cluster "test"
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hp *corev1.Pod
+	eventually(ctx, t, "host pod", func(ctx context.Context) (bool, error) {
+		hp, err = hostAdmin.CoreV1().Pods("kplex-test").Get(ctx, tr.HostName("app", "hello"), metav1.GetOptions{})
+		return err == nil, err
+	})
+	for _, e := range hp.Spec.Containers[0].Env {
+		if e.Name == "KUBERNETES_SERVICE_HOST" && e.Value != "10.0.0.10" || e.Name == "KUBERNETES_SERVICE_PORT" && e.Value != "443" {
+			t.Errorf("%s = %s", e.Name, e.Value)
+		}
+	}
+	if _, err := virtual.Terminate(20 * time.Second); err != nil {
+		t.Errorf("%v\n%s", err, virtual.LogTail())
+	}
+	_ = os.Remove(hostKubeconfig)
+}
