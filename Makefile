@@ -4,7 +4,7 @@ ENV := source hack/build-env.sh &&
 # Builds that link k8s.io/kubernetes take 2-3 GB each: never run two at once.
 HEAVY := flock /tmp/kplex-heavy-build.lock
 
-.PHONY: demo demo-down build kplexd kplex-devhost baseline test test-short bench fmt vet clean
+.PHONY: demo demo-down devhost-up devhost-down bench-devhost build kplexd kplex-devhost baseline test test-short bench fmt vet clean
 
 build: kplexd kplex-devhost
 
@@ -20,7 +20,7 @@ kplexd:
 
 kplex-devhost:
 	@if [ -d cmd/kplex-devhost ]; then $(ENV) $(HEAVY) go build -ldflags "$$KPLEX_LDFLAGS" -o bin/kplex-devhost ./cmd/kplex-devhost; fi
-	@if [ -d cmd/kplex-pause ]; then $(ENV) go build -ldflags "-s -w" -o bin/kplex-pause ./cmd/kplex-pause; fi
+	@if [ -d cmd/kplex-pause ]; then $(ENV) go build -ldflags "$$KPLEX_LDFLAGS" -o bin/kplex-pause ./cmd/kplex-pause; fi
 
 # Unit tests only: no servers, seconds.
 test-short:
@@ -37,6 +37,18 @@ baseline:
 
 bench: build baseline
 	$(ENV) go run ./hack/bench -bin $(CURDIR)/bin -out BENCHMARKS.md
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) bench-devhost; else echo "bench: the devhost benchmark needs root (sudo make bench-devhost)"; fi
+
+# The devhost benchmark (root): up to Ready, pod start latency, idle memory.
+bench-devhost: build
+	$(ENV) go run ./hack/bench/devhost -bin $(CURDIR)/bin -out BENCHMARKS.md
+
+# A real single-node host for trying kplex by hand (root).
+devhost-up: build
+	bin/kplex-devhost up
+
+devhost-down:
+	bin/kplex-devhost down
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
