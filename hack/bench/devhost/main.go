@@ -2,7 +2,7 @@
 // several runs), pod create-to-Running latency for a burst of pods, and the
 // memory of the whole devhost at idle. It writes a markdown section.
 //
-//	sudo go run ./hack/bench/devhost -bin bin -out docs/bench-devhost.md
+//	sudo go run ./hack/bench/devhost -bin bin -out BENCHMARKS.md
 package main
 
 import (
@@ -18,7 +18,7 @@ import (
 func main() {
 	o := options{}
 	flag.StringVar(&o.bin, "bin", "bin", "directory with kplex-devhost, kplex-pause (and kplexd)")
-	flag.StringVar(&o.out, "out", "docs/bench-devhost.md", "markdown file; the devhost section is replaced")
+	flag.StringVar(&o.out, "out", "BENCHMARKS.md", "markdown file; the devhost section is replaced")
 	flag.StringVar(&o.dataDir, "data-dir", "/tmp/kplex-devhost-bench", "devhost data dir used by the benchmark (emptied)")
 	flag.IntVar(&o.runs, "runs", 3, "up-to-Ready measurements (median reported)")
 	flag.IntVar(&o.pods, "pods", 50, "pods created at once for the start-up latency")
