@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/kplex-dev/kplex/internal/syncer/configmaps"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kplex-dev/kplex/internal/syncer/podrefs"
 	"github.com/kplex-dev/kplex/internal/syncer/pods"
-	"github.com/kplex-dev/kplex/internal/syncer/secrets"
 	"github.com/kplex-dev/kplex/internal/syncer/services"
 )
 
@@ -32,11 +33,11 @@ func (s *Syncer) register() error {
 			}).SetupWithManager(s.mgr)
 		}},
 		{"configmaps", func() error {
-			return (&configmaps.Reconciler{Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("configmaps")}).
+			return (&podrefs.Reconciler[*corev1.ConfigMap]{Kind: podrefs.ConfigMaps(), Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("configmaps")}).
 				SetupWithManager(context.Background(), s.mgr)
 		}},
 		{"secrets", func() error {
-			return (&secrets.Reconciler{Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("secrets")}).
+			return (&podrefs.Reconciler[*corev1.Secret]{Kind: podrefs.Secrets(), Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("secrets")}).
 				SetupWithManager(context.Background(), s.mgr)
 		}},
 		{"services", func() error {
