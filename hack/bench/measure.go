@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kplex-dev/kplex/internal/readyz"
 )
 
 type options struct {
@@ -140,30 +142,23 @@ func client(dir string) (kubernetes.Interface, error) {
 }
 
 // waitReady polls /readyz every 20 ms over one kept-alive connection, so the polling
-// itself costs the measured process as little CPU as possible (no TLS handshake per poll).
+// itself costs the measured process as little CPU as possible.
 func waitReady(ctx context.Context, dir string, port int) error {
-	deadline := time.Now().Add(3 * time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
 	ca := filepath.Join(dir, "pki", "ca.crt")
-	var cs kubernetes.Interface
-	for time.Now().Before(deadline) {
-		if cs == nil {
-			if _, err := os.Stat(ca); err == nil {
-				rc := &rest.Config{Host: "https://127.0.0.1:" + strconv.Itoa(port), TLSClientConfig: rest.TLSClientConfig{CAFile: ca}, Timeout: time.Second}
-				cs, _ = kubernetes.NewForConfig(rc)
-			}
+	connect := func() (rest.Interface, error) {
+		if _, err := os.Stat(ca); err != nil {
+			return nil, err
 		}
-		if cs != nil {
-			if b, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err == nil && string(b) == "ok" {
-				return nil
-			}
+		rc := &rest.Config{Host: "https://127.0.0.1:" + strconv.Itoa(port), TLSClientConfig: rest.TLSClientConfig{CAFile: ca}, Timeout: time.Second}
+		cs, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			return nil, err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
+		return cs.Discovery().RESTClient(), nil
 	}
-	return fmt.Errorf("not ready after 3m")
+	return readyz.Poll(ctx, 20*time.Millisecond, connect, nil, nil)
 }
 
 func freePort() (int, error) {

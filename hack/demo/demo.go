@@ -17,8 +17,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
+
+	"github.com/kplex-dev/kplex/internal/readyz"
 )
 
 type tenant struct {
@@ -137,17 +140,23 @@ func readPID(dir string) (int, error) {
 }
 
 func waitReady(ctx context.Context, t tenant) (kubernetes.Interface, error) {
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		if rc, err := clientcmd.BuildConfigFromFlags("", t.kubeconfig()); err == nil {
-			cs := kubernetes.NewForConfigOrDie(rc)
-			if b, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err == nil && string(b) == "ok" {
-				return cs, nil
-			}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var cs kubernetes.Interface
+	connect := func() (rest.Interface, error) {
+		rc, err := clientcmd.BuildConfigFromFlags("", t.kubeconfig())
+		if err != nil {
+			return nil, err // kubeconfig not written yet
 		}
-		time.Sleep(200 * time.Millisecond)
+		if cs, err = kubernetes.NewForConfig(rc); err != nil {
+			return nil, err
+		}
+		return cs.Discovery().RESTClient(), nil
 	}
-	return nil, fmt.Errorf("%s not ready after 2 minutes: see %s", t.name, filepath.Join(t.dir, "kplexd.log"))
+	if err := readyz.Poll(ctx, 200*time.Millisecond, connect, nil, nil); err != nil {
+		return nil, fmt.Errorf("%s not ready after 2 minutes: see %s", t.name, filepath.Join(t.dir, "kplexd.log"))
+	}
+	return cs, nil
 }
 
 func deploy(ctx context.Context, cs kubernetes.Interface, ns string) error {

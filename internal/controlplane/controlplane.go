@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kplex-dev/kplex/internal/controlplane/apiserver"
@@ -19,6 +20,7 @@ import (
 	"github.com/kplex-dev/kplex/internal/controlplane/kubeconfig"
 	"github.com/kplex-dev/kplex/internal/controlplane/pki"
 	"github.com/kplex-dev/kplex/internal/controlplane/scheduler"
+	"github.com/kplex-dev/kplex/internal/readyz"
 )
 
 // stopper is a started component.
@@ -198,21 +200,8 @@ func (c *ControlPlane) Ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		if err == nil && string(body) == "ok" {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("API server not ready: %w", ctx.Err())
-		case <-c.failed:
-			return c.err
-		case <-t.C:
-		}
-	}
+	connect := func() (rest.Interface, error) { return cs.Discovery().RESTClient(), nil }
+	return readyz.Poll(ctx, 100*time.Millisecond, connect, c.failed, c.Err)
 }
 
 // Client is a cluster-admin client for this control plane.

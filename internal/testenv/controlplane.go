@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kplex-dev/kplex/internal/readyz"
 )
 
 // ControlPlane is a `kplexd controlplane` process under test.
@@ -83,26 +85,19 @@ func (c *ControlPlane) WaitReady(ctx context.Context, timeout time.Duration) err
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cfg := &rest.Config{Host: c.URL(), TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(c.DataDir, "pki", "ca.crt")}, Timeout: 2 * time.Second}
-	for {
-		select {
-		case <-c.exited:
-			return fmt.Errorf("kplexd exited before ready: %v", c.cmd.ProcessState)
-		case <-ctx.Done():
-			return fmt.Errorf("kplexd not ready after %s", timeout)
-		case <-time.After(50 * time.Millisecond):
-		}
+	connect := func() (rest.Interface, error) {
 		if _, err := os.Stat(cfg.TLSClientConfig.CAFile); err != nil {
-			continue
+			return nil, err
 		}
-		rc, err := rest.UnversionedRESTClientFor(withNegotiated(cfg))
-		if err != nil {
-			return err
-		}
-		body, err := rc.Get().AbsPath("/readyz").DoRaw(ctx)
-		if err == nil && string(body) == "ok" {
-			return nil
-		}
+		return rest.UnversionedRESTClientFor(withNegotiated(cfg))
 	}
+	err := readyz.Poll(ctx, 50*time.Millisecond, connect, c.exited, func() error {
+		return fmt.Errorf("kplexd exited before ready: %v", c.cmd.ProcessState)
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("kplexd not ready after %s", timeout)
+	}
+	return err
 }
 
 // URL is the API server's address.

@@ -16,6 +16,7 @@ import (
 	"github.com/kplex-dev/kplex/internal/devhost/layout"
 	"github.com/kplex-dev/kplex/internal/devhost/netns"
 	"github.com/kplex-dev/kplex/internal/devhost/proc"
+	"github.com/kplex-dev/kplex/internal/readyz"
 )
 
 // Status prints what runs and returns an error when the devhost is not
@@ -55,8 +56,7 @@ func Status(ctx context.Context, l layout.Layout, out io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-	if err != nil || string(body) != "ok" {
+	if err := readyz.Check(ctx, client.Discovery().RESTClient()); err != nil {
 		row("api server", fmt.Sprintf("%s not ready: %v", layout.APIServerURL, err))
 		return fmt.Errorf("devhost API server not ready: see %s", l.DaemonLog())
 	}
