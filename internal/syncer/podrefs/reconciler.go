@@ -19,8 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/kplex-dev/kplex/internal/syncer/hostwatch"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -69,19 +69,8 @@ func (r *Reconciler[T]) SetupWithManager(ctx context.Context, mgr manager.Manage
 			}
 			return out
 		})).
-		WatchesRawSource(source.Kind(r.Host.GetCache(), r.Kind.New(), handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, h T) []reconcile.Request {
-			ns, name, _, ok := r.Translator.VirtualRef(h)
-			if !ok {
-				return nil
-			}
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
-		}))).
-		WithLogConstructor(func(req *reconcile.Request) logr.Logger {
-			if req == nil {
-				return r.Log
-			}
-			return r.Log.WithValues("namespace", req.Namespace, "name", req.Name)
-		}).
+		WatchesRawSource(hostwatch.Copies(r.Host, r.Kind.New(), r.Translator)).
+		WithLogConstructor(hostwatch.Logger(r.Log, "name")).
 		Complete(r)
 }
 

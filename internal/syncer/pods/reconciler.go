@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/kplex-dev/kplex/internal/syncer/hostwatch"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -46,15 +47,10 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 	err := builder.ControllerManagedBy(mgr).
 		Named("pods").
 		For(&corev1.Pod{}).
-		WatchesRawSource(source.Kind(hostCache, &corev1.Pod{}, handler.TypedEnqueueRequestsFromMapFunc(r.hostToVirtual))).
+		WatchesRawSource(hostwatch.Copies(r.Host, &corev1.Pod{}, r.Translator)).
 		WatchesRawSource(source.Kind(hostCache, &corev1.Secret{}, handler.TypedEnqueueRequestsFromMapFunc(r.tokenToVirtual))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
-		WithLogConstructor(func(req *reconcile.Request) logr.Logger {
-			if req == nil {
-				return r.Log
-			}
-			return r.Log.WithValues("namespace", req.Namespace, "pod", req.Name)
-		}).
+		WithLogConstructor(hostwatch.Logger(r.Log, "pod")).
 		Complete(r)
 	if err != nil {
 		return err
@@ -70,15 +66,6 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 			return r.Log.WithValues("hostPod", req.Name)
 		}).
 		Complete(&orphans{r})
-}
-
-// hostToVirtual maps a host pod to the virtual pod it copies.
-func (r *Reconciler) hostToVirtual(_ context.Context, p *corev1.Pod) []reconcile.Request {
-	ns, name, _, ok := r.Translator.VirtualRef(p)
-	if !ok {
-		return nil
-	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
 }
 
 // tokenToVirtual maps a token Secret to its pod: a deleted or changed token is put back.

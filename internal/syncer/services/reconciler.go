@@ -16,11 +16,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/kplex-dev/kplex/internal/syncer/hostwatch"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -38,19 +37,8 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 	return builder.ControllerManagedBy(mgr).
 		Named("services").
 		For(&corev1.Service{}).
-		WatchesRawSource(source.Kind(r.Host.GetCache(), &corev1.Service{}, handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, s *corev1.Service) []reconcile.Request {
-			ns, name, _, ok := r.Translator.VirtualRef(s)
-			if !ok {
-				return nil
-			}
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
-		}))).
-		WithLogConstructor(func(req *reconcile.Request) logr.Logger {
-			if req == nil {
-				return r.Log
-			}
-			return r.Log.WithValues("namespace", req.Namespace, "service", req.Name)
-		}).
+		WatchesRawSource(hostwatch.Copies(r.Host, &corev1.Service{}, r.Translator)).
+		WithLogConstructor(hostwatch.Logger(r.Log, "service")).
 		Complete(r)
 }
 
