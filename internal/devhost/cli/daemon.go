@@ -27,11 +27,7 @@ func newDaemonCommand(g *globals) *cobra.Command {
 			if err := os.Setenv("PATH", sbinPath); err != nil {
 				return err
 			}
-			tools, err := machineTools()
-			if err != nil {
-				return err
-			}
-			l, err := g.layout()
+			tools, l, err := g.machine()
 			if err != nil {
 				return err
 			}

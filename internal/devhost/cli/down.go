@@ -13,11 +13,7 @@ func newDownCommand(g *globals) *cobra.Command {
 		Short: "Stop the devhost and remove everything it created (logs are kept)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tools, err := machineTools()
-			if err != nil {
-				return err
-			}
-			l, err := g.layout()
+			tools, l, err := g.machine()
 			if err != nil {
 				return err
 			}

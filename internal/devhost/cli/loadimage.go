@@ -12,11 +12,7 @@ func newLoadImageCommand(g *globals) *cobra.Command {
 		Short: "Import an OCI or docker-save image archive into the devhost's containerd",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tools, err := machineTools()
-			if err != nil {
-				return err
-			}
-			l, err := g.layout()
+			tools, l, err := g.machine()
 			if err != nil {
 				return err
 			}

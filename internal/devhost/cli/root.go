@@ -35,12 +35,18 @@ func (g *globals) logger() logr.Logger {
 	return textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(g.verbosity), textlogger.Output(g.stderr)))
 }
 
-// machineTools checks the platform and finds every command devhost runs.
-func machineTools() (preflight.Paths, error) {
+// machine checks the platform, finds every command devhost runs and resolves the
+// data dir: what every command that touches the machine needs first.
+func (g *globals) machine() (preflight.Paths, layout.Layout, error) {
 	if err := preflight.CheckPlatform(); err != nil {
-		return nil, err
+		return nil, layout.Layout{}, err
 	}
-	return preflight.FindCommands(preflight.LookPath)
+	tools, err := preflight.FindCommands(preflight.LookPath)
+	if err != nil {
+		return nil, layout.Layout{}, err
+	}
+	l, err := g.layout()
+	return tools, l, err
 }
 
 // Run parses args and runs the chosen command.

@@ -20,11 +20,7 @@ func newUpCommand(g *globals) *cobra.Command {
 		Short: "Start the devhost and wait until its node is Ready",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tools, err := machineTools()
-			if err != nil {
-				return err
-			}
-			l, err := g.layout()
+			tools, l, err := g.machine()
 			if err != nil {
 				return err
 			}
