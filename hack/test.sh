@@ -17,15 +17,18 @@ go build -o bin/kplex-test-etcd ./test/tools/etcd
 
 STATE=${KPLEX_TEST_STATE:-/tmp/kplex-test}
 mkdir -p "$STATE"
+# What this script starts, it stops on exit.
+CLEANUP=""
+trap 'eval "$CLEANUP"' EXIT
 if [ -z "${KPLEX_TEST_POSTGRES:-}" ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 	KPLEX_TEST_POSTGRES=$(hack/start-postgres.sh "$STATE/postgres" 55432)
 	export KPLEX_TEST_POSTGRES
+	CLEANUP="$CLEANUP hack/stop-postgres.sh '$STATE/postgres';"
 fi
 if [ -z "${KPLEX_TEST_ETCD:-}" ]; then
 	rm -rf "$STATE/etcd"
 	bin/kplex-test-etcd --data-dir "$STATE/etcd" --port 52379 >"$STATE/etcd.out" 2>"$STATE/etcd.log" &
-	ETCD_PID=$!
-	trap 'kill $ETCD_PID 2>/dev/null || true' EXIT
+	CLEANUP="$CLEANUP kill $! 2>/dev/null || true;"
 	for _ in $(seq 100); do grep -q http "$STATE/etcd.out" && break; sleep 0.2; done
 	KPLEX_TEST_ETCD=$(head -1 "$STATE/etcd.out")
 	export KPLEX_TEST_ETCD
