@@ -2,15 +2,11 @@ package integration
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kplex-dev/kplex/internal/testenv"
 	"github.com/kplex-dev/kplex/internal/translate"
@@ -27,25 +23,8 @@ func TestKplexdRunsSyncer(t *testing.T) {
 	host := testenv.NewControlPlane(t, "--profile", "host")
 	host.Start(ctx)
 	hostAdmin := host.Client()
-	mustNamespace(ctx, t, hostAdmin, "kplex-test")
+	hostKubeconfig := kubeconfigFile(t, grantSyncer(ctx, t, host, "kplex-test", "test"))
 	waitServiceAccount(ctx, t, hostAdmin, "kplex-test")
-
-	// A kubeconfig for the host, as the operator would mount it.
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["host"] = &clientcmdapi.Cluster{Server: host.URL(), CertificateAuthority: filepath.Join(host.DataDir, "pki", "ca.crt")}
-	admin, err := clientcmd.LoadFromFile(host.Kubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range admin.AuthInfos {
-		kc.AuthInfos["host"] = a
-	}
-	kc.Contexts["host"] = &clientcmdapi.Context{Cluster: "host", AuthInfo: "host"}
-	kc.CurrentContext = "host"
-	hostKubeconfig := filepath.Join(t.TempDir(), "host.kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, hostKubeconfig); err != nil {
-		t.Fatal(err)
-	}
 
 	virtual := testenv.NewControlPlane(t, "--service-cidr", virtualServiceCIDR,
 		"--host-kubeconfig", hostKubeconfig, "--host-namespace", "kplex-test", "--tenant-api-host", "10.0.0.10:443")
@@ -73,5 +52,4 @@ func TestKplexdRunsSyncer(t *testing.T) {
 	if _, err := virtual.Terminate(20 * time.Second); err != nil {
 		t.Errorf("%v\n%s", err, virtual.LogTail())
 	}
-	_ = os.Remove(hostKubeconfig)
 }

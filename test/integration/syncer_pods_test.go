@@ -12,7 +12,6 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -62,31 +61,7 @@ func newSyncEnv(ctx context.Context, t *testing.T) *syncEnv {
 	e.hostAdmin, e.vAdmin = e.host.Client(), e.virtual.Client()
 
 	// The host side, as the operator will prepare it.
-	mustNamespace(ctx, t, e.hostAdmin, hostNS)
-	create := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("create %s: %v", what, err)
-		}
-	}
-	_, err := e.hostAdmin.CoreV1().ServiceAccounts(hostNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "syncer"}}, metav1.CreateOptions{})
-	create("service account", err)
-	_, err = e.hostAdmin.RbacV1().Roles(hostNS).Create(ctx, syncer.HostRole(hostNS, "kplex-syncer"), metav1.CreateOptions{})
-	create("role", err)
-	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: hostNS, Name: "syncer"}}
-	_, err = e.hostAdmin.RbacV1().RoleBindings(hostNS).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "kplex-syncer"},
-		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "kplex-syncer"}, Subjects: subject}, metav1.CreateOptions{})
-	create("role binding", err)
-	_, err = e.hostAdmin.RbacV1().ClusterRoles().Create(ctx, syncer.HostClusterRole("kplex-syncer-acme"), metav1.CreateOptions{})
-	create("cluster role", err)
-	_, err = e.hostAdmin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "kplex-syncer-acme"},
-		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "kplex-syncer-acme"}, Subjects: subject}, metav1.CreateOptions{})
-	create("cluster role binding", err)
-	tok, err := e.hostAdmin.CoreV1().ServiceAccounts(hostNS).CreateToken(ctx, "syncer",
-		&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-	create("token", err)
-	e.hostCfg = &rest.Config{Host: e.host.URL(), BearerToken: tok.Status.Token,
-		TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(e.host.DataDir, "pki", "ca.crt")}}
+	e.hostCfg = grantSyncer(ctx, t, e.host, hostNS, syncTenant)
 	waitServiceAccount(ctx, t, e.hostAdmin, hostNS) // host pods run as the host namespace's default
 
 	// The virtual side: kplex's own component identity, made cluster-admin.
@@ -96,6 +71,7 @@ func newSyncEnv(ctx context.Context, t *testing.T) *syncEnv {
 	if err := syncer.EnsureVirtualRBAC(ctx, e.vAdmin); err != nil {
 		t.Fatalf("EnsureVirtualRBAC is not idempotent: %v", err)
 	}
+	var err error
 	e.virtualCfg, err = clientcmd.BuildConfigFromFlags("", filepath.Join(e.virtual.DataDir, "kubeconfig", "kplex.kubeconfig"))
 	if err != nil {
 		t.Fatal(err)
