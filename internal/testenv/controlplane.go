@@ -157,12 +157,18 @@ func (c *ControlPlane) Kill() {
 // PID is the running process's id.
 func (c *ControlPlane) PID() int { return c.cmd.Process.Pid }
 
-// LogTail is the end of the current process's log, for failure messages.
-func (c *ControlPlane) LogTail() string {
+// Log is everything the current process has logged so far.
+func (c *ControlPlane) Log() []byte {
 	if c.log == nil {
-		return ""
+		return nil
 	}
 	b, _ := os.ReadFile(c.log.Name())
+	return b
+}
+
+// LogTail is the end of the current process's log, for failure messages.
+func (c *ControlPlane) LogTail() string {
+	b := c.Log()
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
 	}

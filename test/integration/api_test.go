@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -36,6 +38,14 @@ func TestControlPlaneActsLikeACluster(t *testing.T) {
 		t.Run("token request", func(t *testing.T) { testTokenRequest(ctx, t, cs) })
 		t.Run("namespace deletion empties it", func(t *testing.T) { testNamespaceDeletion(ctx, t, cs) })
 		t.Run("aggregated API registration", func(t *testing.T) { testAggregation(ctx, t, cp) })
+		t.Run("resource quota usage is counted", func(t *testing.T) { testQuotaUsage(ctx, t, cs) })
+		// A controller whose informer cannot list (an API left out of the virtual profile
+		// that it needs) retries forever and never syncs.
+		for _, line := range strings.Split(string(cp.Log()), "\n") {
+			if strings.Contains(line, "Failed to watch") {
+				t.Errorf("a component cannot watch a resource it needs: %s", line)
+			}
+		}
 	})
 }
 
@@ -218,5 +228,31 @@ func testAggregation(ctx context.Context, t *testing.T, cp *testenv.ControlPlane
 	}
 	if svc.GetName() != "v1.apps" {
 		t.Fatalf("unexpected APIService %s", svc.GetName())
+	}
+}
+
+// testQuotaUsage: the resource-quota controller computes usage, which it only does once
+// every informer it needs (ResourceClaims and DeviceClasses among them) has synced.
+func testQuotaUsage(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
+	mustNamespace(ctx, t, cs, "quota")
+	if _, err := cs.CoreV1().ConfigMaps("quota").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "one"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "q"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/configmaps": resource.MustParse("10")}}}
+	if _, err := cs.CoreV1().ResourceQuotas("quota").Create(ctx, q, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var used resource.Quantity
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		got, err := cs.CoreV1().ResourceQuotas("quota").Get(ctx, "q", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		used = got.Status.Used["count/configmaps"]
+		return used.Value() >= 1, nil // the namespace's kube-root-ca.crt counts too
+	})
+	if err != nil {
+		t.Fatalf("quota usage never computed (used %s): the resource-quota controller did not sync: %v", used.String(), err)
 	}
 }

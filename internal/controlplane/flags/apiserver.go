@@ -74,12 +74,13 @@ func APIServer(c APIServerConfig) []string {
 		{Key: "event-ttl", Value: "1h"},
 	}
 	if !c.HostProfile {
-		// Dynamic resource allocation hands out node devices through drivers that only the
-		// host can run, and storage version migration rewrites storage kplex manages: a
-		// tenant could create the objects but nothing would ever act on them. Leaving them
-		// out also saves about 10 MB per tenant (their OpenAPI schemas are large).
-		// --apiserver-arg=runtime-config=... turns them back on.
-		a = append(a, args.Arg{Key: "runtime-config", Value: "resource.k8s.io/v1=false,storagemigration.k8s.io/v1=false"})
+		// Storage version migration rewrites storage kplex manages: a tenant could create
+		// the objects but nothing would act on them. Dynamic resource allocation stays on
+		// although only the host runs device drivers: the resource-quota controller
+		// always watches ResourceClaims and DeviceClasses (both feature gates are locked
+		// on in v1.37) and never syncs without them.
+		// --apiserver-arg=runtime-config=... turns storage migration back on.
+		a = append(a, args.Arg{Key: "runtime-config", Value: "storagemigration.k8s.io/v1=false"})
 	}
 	if c.EtcdCAFile != "" {
 		a = append(a, args.Arg{Key: "etcd-cafile", Value: c.EtcdCAFile})

@@ -46,8 +46,8 @@ func TestAPIServerProfiles(t *testing.T) {
 			t.Errorf("--%s = %q, want %q", tt.key, got, tt.want)
 		}
 	}
-	if v, _ := value(virt, "runtime-config"); !strings.Contains(v, "resource.k8s.io/v1=false") {
-		t.Errorf("virtual runtime-config %q: DRA must be off (the host owns devices)", v)
+	if v, _ := value(virt, "runtime-config"); strings.Contains(v, "resource.k8s.io") {
+		t.Errorf("virtual runtime-config %q: the resource-quota controller needs the DRA API", v)
 	}
 	if _, ok := value(hostArgs, "runtime-config"); ok {
 		t.Error("host profile must serve every default API")
