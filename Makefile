@@ -4,7 +4,7 @@ ENV := source hack/build-env.sh &&
 # Builds that link k8s.io/kubernetes take 2-3 GB each: never run two at once.
 HEAVY := flock /tmp/kplex-heavy-build.lock
 
-.PHONY: demo demo-down devhost-up devhost-down bench-devhost build kplexd kplex-devhost baseline test test-short bench fmt vet clean
+.PHONY: generate demo demo-down devhost-up devhost-down bench-devhost build kplexd kplex-devhost baseline test test-short bench fmt vet clean
 
 build: kplexd kplex-devhost
 
@@ -49,6 +49,11 @@ devhost-up: build
 
 devhost-down:
 	bin/kplex-devhost down
+
+# Deepcopy functions and the VirtualCluster CRD from the types in api/ (the version is
+# also in api/v1alpha1/crd/generate.go, whose test fails when the CRD is stale).
+generate:
+	$(ENV) go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object crd paths=./api/... output:crd:dir=./api/v1alpha1/crd
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

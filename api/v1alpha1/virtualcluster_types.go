@@ -1,0 +1,307 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// VirtualCluster is one tenant's virtual cluster: a kplexd control plane that runs in host
+// namespace kplex-<name> and syncs the tenant's pods into that namespace.
+//
+// The name becomes part of a namespace name (kplex-<name>), so it must be a DNS label of at
+// most 57 characters.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=vc,categories=kplex
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 57",message="metadata.name must be at most 57 characters: the host namespace is kplex-<name>"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS label (lower-case letters, digits and '-', no dots): the host namespace is kplex-<name>"
+type VirtualCluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +kubebuilder:default={}
+	Spec   VirtualClusterSpec   `json:"spec"`
+	Status VirtualClusterStatus `json:"status,omitempty"`
+}
+
+// VirtualClusterList is a list of VirtualClusters.
+//
+// +kubebuilder:object:root=true
+type VirtualClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []VirtualCluster `json:"items"`
+}
+
+// VirtualClusterSpec is what the host administrator asks for. Every field has a default:
+// an empty spec is a working virtual cluster.
+type VirtualClusterSpec struct {
+	// Datastore is where the virtual cluster's objects are stored. It cannot be changed
+	// after creation.
+	// +kubebuilder:default={type: Embedded}
+	// +optional
+	Datastore Datastore `json:"datastore"`
+
+	// ControlPlane tunes the kplexd control-plane pod.
+	// +kubebuilder:default={}
+	// +optional
+	ControlPlane ControlPlane `json:"controlPlane"`
+
+	// Isolation is how the tenant's workloads are confined on the host.
+	// +kubebuilder:default={}
+	// +optional
+	Isolation Isolation `json:"isolation"`
+
+	// Expose is how the virtual cluster's API server is reachable.
+	// +kubebuilder:default={}
+	// +optional
+	Expose Expose `json:"expose"`
+
+	// Sync tunes the syncer that copies the tenant's objects to the host.
+	// +kubebuilder:default={}
+	// +optional
+	Sync Sync `json:"sync"`
+}
+
+// DatastoreType names a datastore kind.
+// +kubebuilder:validation:Enum=Embedded;External
+type DatastoreType string
+
+const (
+	// DatastoreEmbedded is SQLite (through kine) on a PersistentVolumeClaim of the
+	// control-plane pod.
+	DatastoreEmbedded DatastoreType = "Embedded"
+	// DatastoreExternal is a PostgreSQL, MySQL or etcd server named by a DSN in a Secret.
+	DatastoreExternal DatastoreType = "External"
+)
+
+// Datastore selects and configures the virtual cluster's storage.
+//
+// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.datastore is immutable: create a new virtual cluster to change it"
+// +kubebuilder:validation:XValidation:rule="self.type != 'External' || has(self.external)",message="spec.datastore.external is required when spec.datastore.type is External",fieldPath=".external"
+// +kubebuilder:validation:XValidation:rule="self.type == 'External' || !has(self.external)",message="spec.datastore.external is only allowed when spec.datastore.type is External",fieldPath=".external"
+// +kubebuilder:validation:XValidation:rule="self.type == 'Embedded' || !has(self.embedded)",message="spec.datastore.embedded is only allowed when spec.datastore.type is Embedded",fieldPath=".embedded"
+type Datastore struct {
+	// Type is Embedded (SQLite on a volume, the default) or External.
+	// +kubebuilder:default=Embedded
+	// +optional
+	Type DatastoreType `json:"type"`
+
+	// Embedded configures the volume of the embedded datastore.
+	// +optional
+	Embedded *EmbeddedDatastore `json:"embedded,omitempty"`
+
+	// External names the Secret holding the external datastore's DSN.
+	// +optional
+	External *ExternalDatastore `json:"external,omitempty"`
+}
+
+// DefaultEmbeddedSize is the size of the embedded datastore's volume when none is given.
+const DefaultEmbeddedSize = "1Gi"
+
+// EmbeddedDatastore is the PersistentVolumeClaim of the embedded datastore.
+type EmbeddedDatastore struct {
+	// Size of the volume (default 1Gi).
+	// +optional
+	Size *resource.Quantity `json:"size,omitempty"`
+
+	// StorageClassName of the volume (default: the host's default StorageClass).
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+}
+
+// ExternalDatastore names the Secret that holds the DSN of an external datastore
+// (postgres://, mysql:// or etcd http(s):// URL, as kplexd's --datastore-endpoint).
+//
+// The Secret lives in namespace kplex-system, next to the operator: only the host
+// administrator writes there, and the operator needs to read Secrets in that one namespace
+// only. The operator copies the DSN into the tenant's host namespace for the control plane.
+type ExternalDatastore struct {
+	// SecretRef is the Secret in namespace kplex-system and its key holding the DSN.
+	SecretRef SecretKeyRef `json:"secretRef"`
+}
+
+// SecretKeyRef names a key of a Secret.
+type SecretKeyRef struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Key in the Secret's data (default "dsn").
+	// +kubebuilder:default=dsn
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// ControlPlane tunes the kplexd control-plane pod.
+type ControlPlane struct {
+	// Image of kplexd (default: the operator's own image).
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// Resources of the control-plane container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// PodSecurityLevel is a Pod Security Standards level enforced on the host namespace.
+// +kubebuilder:validation:Enum=restricted;baseline
+type PodSecurityLevel string
+
+const (
+	PodSecurityRestricted PodSecurityLevel = "restricted"
+	PodSecurityBaseline   PodSecurityLevel = "baseline"
+)
+
+// Isolation is how the tenant's workloads are confined on the host.
+type Isolation struct {
+	// PodSecurity is the Pod Security Standards level enforced on the tenant's host
+	// namespace: restricted (the default) or baseline. privileged is not offered: the
+	// tenant is not trusted with the host.
+	// +kubebuilder:default=restricted
+	// +optional
+	PodSecurity PodSecurityLevel `json:"podSecurity,omitempty"`
+}
+
+// ExposeType is the type of the Service in front of the virtual cluster's API server.
+// +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
+type ExposeType string
+
+const (
+	ExposeClusterIP    ExposeType = "ClusterIP"
+	ExposeNodePort     ExposeType = "NodePort"
+	ExposeLoadBalancer ExposeType = "LoadBalancer"
+)
+
+// Expose is how the virtual cluster's API server is reachable.
+type Expose struct {
+	// Type of the API server's Service: ClusterIP (the default), NodePort or LoadBalancer.
+	// +kubebuilder:default=ClusterIP
+	// +optional
+	Type ExposeType `json:"type,omitempty"`
+}
+
+// Sync tunes the syncer. Zero values mean kplexd's defaults.
+type Sync struct {
+	// QPS is the syncer's queries per second to each API server.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	// +optional
+	QPS int32 `json:"qps,omitempty"`
+
+	// Burst is the syncer's burst of queries to each API server.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=20000
+	// +optional
+	Burst int32 `json:"burst,omitempty"`
+}
+
+// Phase is a VirtualCluster's place in its life cycle.
+// +kubebuilder:validation:Enum=Pending;Provisioning;Ready;Sleeping;Deleting;Failed
+type Phase string
+
+const (
+	// PhasePending: accepted, the operator has not acted on it yet.
+	PhasePending Phase = "Pending"
+	// PhaseProvisioning: host objects are being created or the control plane is starting.
+	PhaseProvisioning Phase = "Provisioning"
+	// PhaseReady: the control plane is ready and its kubeconfig is published.
+	PhaseReady Phase = "Ready"
+	// PhaseSleeping: the control plane is scaled to zero.
+	PhaseSleeping Phase = "Sleeping"
+	// PhaseDeleting: the host objects are being removed.
+	PhaseDeleting Phase = "Deleting"
+	// PhaseFailed: the operator cannot make progress without a change (see the conditions).
+	PhaseFailed Phase = "Failed"
+)
+
+// Condition types of a VirtualCluster.
+const (
+	// ConditionReady is true when the virtual cluster can be used.
+	ConditionReady = "Ready"
+	// ConditionHostObjects is true when every host object of the virtual cluster exists.
+	ConditionHostObjects = "HostObjectsReady"
+	// ConditionControlPlane is true when the control-plane pod is ready.
+	ConditionControlPlane = "ControlPlaneReady"
+	// ConditionKubeconfig is true when the admin kubeconfig Secret is published.
+	ConditionKubeconfig = "KubeconfigPublished"
+)
+
+// Condition reasons of a VirtualCluster.
+const (
+	ReasonCreating                = "Creating"
+	ReasonCreated                 = "Created"
+	ReasonCreateFailed            = "CreateFailed"
+	ReasonDatastoreSecretMissing  = "DatastoreSecretMissing"
+	ReasonControlPlaneStarting    = "ControlPlaneStarting"
+	ReasonControlPlaneReady       = "ControlPlaneReady"
+	ReasonKubeconfigMissing       = "KubeconfigNotPublished"
+	ReasonKubeconfigPublished     = "KubeconfigPublished"
+	ReasonReady                   = "Ready"
+	ReasonProvisioning            = "Provisioning"
+	ReasonDeleting                = "Deleting"
+	ReasonNamespaceConflict       = "NamespaceConflict"
+	ReasonWaitingForHostNamespace = "WaitingForHostNamespace"
+)
+
+// KubeconfigSecretKey is the key of the admin kubeconfig in the Secret named by
+// status.kubeconfigSecret.
+const KubeconfigSecretKey = "kubeconfig"
+
+// VirtualClusterStatus is what the operator observed.
+type VirtualClusterStatus struct {
+	// Phase summarises the conditions.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+
+	// ObservedGeneration is the generation of the spec the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, HostObjectsReady, ControlPlaneReady, KubeconfigPublished.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Endpoint is the URL of the virtual cluster's API server as seen from the host
+	// cluster (https://<service>.<namespace>.svc:443).
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// KubeconfigSecret is the Secret holding the tenant's admin kubeconfig under key
+	// "kubeconfig"; its server is Endpoint.
+	// +optional
+	KubeconfigSecret *SecretReference `json:"kubeconfigSecret,omitempty"`
+
+	// HostNamespace is the host namespace of the virtual cluster: kplex-<name>.
+	// +optional
+	HostNamespace string `json:"hostNamespace,omitempty"`
+}
+
+// SecretReference names a Secret in a namespace.
+type SecretReference struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+}
+
+// HostNamespace is the host namespace of the virtual cluster called name.
+func HostNamespace(name string) string { return "kplex-" + name }
+
+// EmbeddedSize is the volume size of the embedded datastore, defaulted.
+func (d *Datastore) EmbeddedSize() resource.Quantity {
+	if d.Embedded != nil && d.Embedded.Size != nil {
+		return *d.Embedded.Size
+	}
+	return resource.MustParse(DefaultEmbeddedSize)
+}

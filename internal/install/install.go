@@ -1,0 +1,260 @@
+// Package install builds the host objects `kplex install` applies: the VirtualCluster CRD,
+// namespace kplex-system, the operator's identity and rights, the syncer's shared
+// ClusterRoles and the operator Deployment. It is pure (no clients, no I/O) and does not
+// link k8s.io/kubernetes, so the small kplex CLI can use it.
+package install
+
+import (
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/api/v1alpha1/crd"
+	"github.com/kplex-dev/kplex/internal/devhost/image"
+	"github.com/kplex-dev/kplex/internal/syncer"
+)
+
+// Names of the objects install creates. The operator refers to the syncer's ClusterRoles by
+// these names.
+const (
+	Namespace      = "kplex-system"
+	OperatorName   = "kplex-operator"
+	OperatorRole   = "kplex:operator"
+	SyncerCluster  = "kplex:syncer"           // cluster-wide reads of every tenant's syncer
+	SyncerInTenant = "kplex:syncer:namespace" // the syncer's rights, bound in its namespace only
+	// HealthPort serves the operator's /healthz and /readyz.
+	HealthPort = 8081
+	// LabelPartOf marks every object install creates, so that they can be found again.
+	LabelPartOf = "app.kubernetes.io/part-of"
+)
+
+// DefaultImage is the kplexd image kplex-devhost builds and loads: with it, `kplex install`
+// works on the devhost without flags.
+const DefaultImage = image.KplexdRef
+
+// Options parameterise the installation. The zero value is the devhost installation.
+type Options struct {
+	// Image of kplexd for the operator and, unless a VirtualCluster names another one, for
+	// every control plane. Default DefaultImage.
+	Image string
+}
+
+// Objects returns every object to apply, in an order that can be applied one after the
+// other (the CRD and namespace first). Each has its apiVersion and kind set.
+func Objects(opts Options) ([]client.Object, error) {
+	if opts.Image == "" {
+		opts.Image = DefaultImage
+	}
+	c, err := crd.VirtualClusters()
+	if err != nil {
+		return nil, err
+	}
+	objs := []client.Object{
+		c,
+		namespace(),
+		syncerClusterRole(),
+		syncerNamespaceRole(),
+		operatorClusterRole(),
+		operatorRole(),
+		serviceAccount(),
+		operatorClusterRoleBinding(),
+		operatorRoleBinding(),
+		deployment(opts.Image),
+	}
+	for _, o := range objs {
+		if o.GetObjectKind().GroupVersionKind().Kind == "" {
+			return nil, fmt.Errorf("install object %s has no kind", o.GetName())
+		}
+		labels := o.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[LabelPartOf] = "kplex"
+		o.SetLabels(labels)
+	}
+	return objs, nil
+}
+
+func namespace() *corev1.Namespace {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace, Labels: map[string]string{
+		"pod-security.kubernetes.io/enforce": "restricted",
+		"pod-security.kubernetes.io/warn":    "restricted",
+	}}}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	return ns
+}
+
+// syncerClusterRole is what every tenant's syncer reads cluster-wide (one per host; each
+// tenant gets a ClusterRoleBinding to it).
+func syncerClusterRole() *rbacv1.ClusterRole {
+	cr := syncer.HostClusterRole(SyncerCluster)
+	cr.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRole"))
+	return cr
+}
+
+// syncerNamespaceRole holds the rules of syncer.HostRole as a ClusterRole that the operator
+// binds with a RoleBinding in each tenant's namespace (so the rights stay in that
+// namespace). Binding one named ClusterRole lets the operator hold only the `bind` verb on
+// it, instead of every right the syncer has in every namespace: RBAC lets a subject create
+// a Role only with rights it holds itself, and `escalate` cannot be limited to a name when
+// creating.
+func syncerNamespaceRole() *rbacv1.ClusterRole {
+	cr := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: SyncerInTenant},
+		Rules:      syncer.HostRole("", "").Rules,
+	}
+	cr.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRole"))
+	return cr
+}
+
+// operatorClusterRole is what the operator does in every tenant's namespace. Namespaces are
+// created on demand, so these rights cannot be namespaced; where Kubernetes allows it
+// (everything but create, list and watch), Secrets are limited to the two names the
+// operator writes.
+func operatorClusterRole() *rbacv1.ClusterRole {
+	rw := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
+	cr := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: OperatorRole},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"virtualclusters"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
+			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"virtualclusters/status"}, Verbs: []string{"get", "update", "patch"}},
+			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"virtualclusters/finalizers"}, Verbs: []string{"update"}},
+			{APIGroups: []string{""}, Resources: []string{"namespaces", "serviceaccounts", "services"}, Verbs: rw},
+			{APIGroups: []string{"apps"}, Resources: []string{"statefulsets"}, Verbs: rw},
+			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"rolebindings", "clusterrolebindings"}, Verbs: rw},
+			// The tenant's bindings refer to the syncer's ClusterRoles; `bind` on exactly
+			// these lets the operator grant them without holding their rights.
+			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles"}, Verbs: []string{"bind"}, ResourceNames: []string{SyncerCluster, SyncerInTenant}},
+			// The copy of an external datastore's DSN and the published kubeconfig.
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}},
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "update", "patch", "delete"}, ResourceNames: []string{DatastoreSecret, KubeconfigSecret}},
+			{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+		},
+	}
+	cr.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRole"))
+	return cr
+}
+
+// Names of the Secrets in a tenant's host namespace.
+const (
+	// DatastoreSecret is the operator's copy of an external datastore's DSN.
+	DatastoreSecret = "kplex-datastore"
+	// KubeconfigSecret is the tenant's admin kubeconfig, published by the control plane.
+	KubeconfigSecret = "kplex-kubeconfig"
+)
+
+// operatorRole is what the operator does in its own namespace: leader election, and reading
+// the Secrets that name external datastores.
+func operatorRole() *rbacv1.Role {
+	r := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: OperatorRole},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{coordinationv1.GroupName}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}},
+		},
+	}
+	r.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind("Role"))
+	return r
+}
+
+func serviceAccount() *corev1.ServiceAccount {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: OperatorName}}
+	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
+	return sa
+}
+
+func operatorSubject() []rbacv1.Subject {
+	return []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: Namespace, Name: OperatorName}}
+}
+
+func operatorClusterRoleBinding() *rbacv1.ClusterRoleBinding {
+	b := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: OperatorRole},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: OperatorRole},
+		Subjects:   operatorSubject(),
+	}
+	b.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"))
+	return b
+}
+
+func operatorRoleBinding() *rbacv1.RoleBinding {
+	b := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: OperatorRole},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: OperatorRole},
+		Subjects:   operatorSubject(),
+	}
+	b.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind("RoleBinding"))
+	return b
+}
+
+// RestrictedSecurityContext is a container security context that Pod Security "restricted"
+// admits, for kplexd's non-root user and a read-only root filesystem.
+func RestrictedSecurityContext() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		RunAsNonRoot:             ptr.To(true),
+		RunAsUser:                ptr.To(int64(image.NonRootUID)),
+		RunAsGroup:               ptr.To(int64(image.NonRootUID)),
+		AllowPrivilegeEscalation: ptr.To(false),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+func deployment(img string) *appsv1.Deployment {
+	labels := map[string]string{"app.kubernetes.io/name": OperatorName}
+	probe := func(path string) *corev1.Probe {
+		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: path, Port: intstr.FromInt32(HealthPort)}}, PeriodSeconds: 10}
+	}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: OperatorName, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(int32(1)),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			// Leader election makes a second replica wait; Recreate avoids two during updates.
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					ServiceAccountName: OperatorName,
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsNonRoot:   ptr.To(true),
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
+					Containers: []corev1.Container{{
+						Name:            "operator",
+						Image:           img,
+						ImagePullPolicy: corev1.PullIfNotPresent,
+						Args: []string{
+							"operator",
+							"--leader-elect=true",
+							"--leader-election-namespace=" + Namespace,
+							"--default-image=" + img,
+							fmt.Sprintf("--health-probe-bind-address=:%d", HealthPort),
+						},
+						Ports:           []corev1.ContainerPort{{Name: "health", ContainerPort: HealthPort}},
+						LivenessProbe:   probe("/healthz"),
+						ReadinessProbe:  probe("/readyz"),
+						SecurityContext: RestrictedSecurityContext(),
+						Resources: corev1.ResourceRequirements{
+							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+							Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},
+						},
+					}},
+				},
+			},
+		},
+	}
+	d.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))
+	return d
+}

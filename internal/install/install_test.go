@@ -1,0 +1,112 @@
+package install
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/kplex-dev/kplex/internal/syncer"
+	"github.com/kplex-dev/kplex/internal/testenv"
+)
+
+func TestObjects(t *testing.T) {
+	for _, tc := range []struct {
+		name, image string
+		wantImage   string
+	}{
+		{name: "devhost default", wantImage: DefaultImage},
+		{name: "given image", image: "registry.example/kplexd:v1", wantImage: "registry.example/kplexd:v1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs, err := Objects(Options{Image: tc.image})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kinds := []string{}
+			var dep *appsv1.Deployment
+			for _, o := range objs {
+				gvk := o.GetObjectKind().GroupVersionKind()
+				if gvk.Version == "" || gvk.Kind == "" {
+					t.Errorf("%s has no apiVersion/kind", o.GetName())
+				}
+				if o.GetLabels()[LabelPartOf] != "kplex" {
+					t.Errorf("%s %s lacks the %s label", gvk.Kind, o.GetName(), LabelPartOf)
+				}
+				kinds = append(kinds, gvk.Kind)
+				if d, ok := o.(*appsv1.Deployment); ok {
+					dep = d
+				}
+			}
+			// The CRD and the namespace must come before what lives in them.
+			if kinds[0] != "CustomResourceDefinition" || kinds[1] != "Namespace" {
+				t.Fatalf("order: %v", kinds)
+			}
+			if dep == nil {
+				t.Fatal("no Deployment")
+			}
+			c := dep.Spec.Template.Spec.Containers[0]
+			if c.Image != tc.wantImage || !slices.Contains(c.Args, "--default-image="+tc.wantImage) {
+				t.Fatalf("image %q args %v, want %q", c.Image, c.Args, tc.wantImage)
+			}
+			if c.Args[0] != "operator" || !slices.Contains(c.Args, "--leader-elect=true") {
+				t.Fatalf("args %v: want the operator subcommand with leader election", c.Args)
+			}
+			testenv.RequireRestricted(t, &dep.Spec.Template.ObjectMeta, &dep.Spec.Template.Spec)
+			if !*c.SecurityContext.ReadOnlyRootFilesystem {
+				t.Fatal("operator root filesystem is writable")
+			}
+		})
+	}
+}
+
+// TestOperatorRights checks the operator's ClusterRole stays least-privilege: no wildcards,
+// no escalate/impersonate, bind only on the syncer's roles, Secrets readable only by name.
+func TestOperatorRights(t *testing.T) {
+	cr := operatorClusterRole()
+	for _, r := range cr.Rules {
+		for _, f := range [][]string{r.APIGroups, r.Resources, r.Verbs} {
+			if slices.Contains(f, "*") {
+				t.Errorf("wildcard in rule %v", r)
+			}
+		}
+		for _, v := range []string{"escalate", "impersonate"} {
+			if slices.Contains(r.Verbs, v) {
+				t.Errorf("verb %s in rule %v", v, r)
+			}
+		}
+		if slices.Contains(r.Verbs, "bind") && !slices.Equal(r.ResourceNames, []string{SyncerCluster, SyncerInTenant}) {
+			t.Errorf("bind not limited to the syncer's roles: %v", r)
+		}
+		if slices.Contains(r.Resources, "secrets") {
+			for _, v := range r.Verbs {
+				if (v == "get" || v == "list" || v == "watch") && len(r.ResourceNames) == 0 {
+					t.Errorf("operator may %s every Secret of the cluster: %v", v, r)
+				}
+			}
+		}
+		if slices.Contains(r.Resources, "pods") || slices.Contains(r.Resources, "configmaps") {
+			t.Errorf("operator does not need pods or configmaps: %v", r)
+		}
+	}
+}
+
+// TestSyncerRoles: the ClusterRoles the tenants are bound to are exactly the syncer's rights.
+func TestSyncerRoles(t *testing.T) {
+	if got, want := syncerNamespaceRole().Rules, syncer.HostRole("x", "y").Rules; !slices.EqualFunc(got, want, ruleEqual) {
+		t.Fatalf("namespace role %v, want syncer.HostRole %v", got, want)
+	}
+	if got, want := syncerClusterRole().Rules, syncer.HostClusterRole("x").Rules; !slices.EqualFunc(got, want, ruleEqual) {
+		t.Fatalf("cluster role %v, want syncer.HostClusterRole %v", got, want)
+	}
+	if !strings.HasPrefix(SyncerInTenant, "kplex:") || !strings.HasPrefix(SyncerCluster, "kplex:") {
+		t.Fatal("kplex's ClusterRoles are prefixed kplex:")
+	}
+}
+
+func ruleEqual(a, b rbacv1.PolicyRule) bool {
+	return slices.Equal(a.APIGroups, b.APIGroups) && slices.Equal(a.Resources, b.Resources) &&
+		slices.Equal(a.Verbs, b.Verbs) && slices.Equal(a.ResourceNames, b.ResourceNames)
+}

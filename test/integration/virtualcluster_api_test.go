@@ -1,0 +1,148 @@
+package integration
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/internal/install"
+	"github.com/kplex-dev/kplex/internal/testenv"
+)
+
+// installKplex creates every object of `kplex install` (the CRD, kplex-system, RBAC, the
+// operator Deployment) and waits until the CRD is served.
+func installKplex(ctx context.Context, t *testing.T, cfg *rest.Config) dynamic.ResourceInterface {
+	t.Helper()
+	objs, err := install.Objects(install.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextv1.AddToScheme, v1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatalf("install %s %s: %v", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
+		}
+	}
+	ext := apiextclient.NewForConfigOrDie(cfg)
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		cur, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, "virtualclusters.kplex.dev", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, cond := range cur.Status.Conditions {
+			if cond.Type == apiextv1.Established && cond.Status == apiextv1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("VirtualCluster CRD not established: %v", err)
+	}
+	return dynamic.NewForConfigOrDie(cfg).Resource(v1alpha1.GroupVersion.WithResource("virtualclusters"))
+}
+
+func virtualClusterObject(name string, spec map[string]any) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
+	u.SetAPIVersion(v1alpha1.GroupVersion.String())
+	u.SetKind("VirtualCluster")
+	u.SetName(name)
+	return u
+}
+
+// TestVirtualClusterAdmission: `kplex install`'s objects are accepted, and the API server
+// itself applies the defaults and refuses bad specs with a message naming the field.
+func TestVirtualClusterAdmission(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: skipped under -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cp := testenv.NewControlPlane(t)
+	cp.Start(ctx)
+	vcs := installKplex(ctx, t, cp.RESTConfig())
+
+	t.Run("empty spec gets the defaults", func(t *testing.T) {
+		got, err := vcs.Create(ctx, virtualClusterObject("defaults", map[string]any{}), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for path, want := range map[string]string{
+			"spec.datastore.type":        "Embedded",
+			"spec.isolation.podSecurity": "restricted",
+			"spec.expose.type":           "ClusterIP",
+		} {
+			v, _, _ := unstructured.NestedString(got.Object, strings.Split(path, ".")...)
+			if v != want {
+				t.Errorf("%s = %q, want %q", path, v, want)
+			}
+		}
+	})
+
+	long := strings.Repeat("a", 58)
+	for _, tc := range []struct {
+		name, vcName string
+		spec         map[string]any
+		want         string
+	}{
+		{"name too long for a namespace", long, map[string]any{}, "metadata.name must be at most 57 characters"},
+		{"name with a dot", "a.b", map[string]any{}, "metadata.name must be a DNS label"},
+		{"external datastore without secret", "ext", map[string]any{"datastore": map[string]any{"type": "External"}}, "spec.datastore.external is required"},
+		{"external datastore with empty secret name", "ext2", map[string]any{"datastore": map[string]any{"type": "External", "external": map[string]any{"secretRef": map[string]any{"name": ""}}}}, "spec.datastore.external.secretRef.name"},
+		{"embedded settings on an external datastore", "ext3", map[string]any{"datastore": map[string]any{"type": "External", "external": map[string]any{"secretRef": map[string]any{"name": "pg"}}, "embedded": map[string]any{}}}, "spec.datastore.embedded is only allowed"},
+		{"unknown datastore type", "ds", map[string]any{"datastore": map[string]any{"type": "Etcd"}}, "spec.datastore.type"},
+		{"privileged pod security", "priv", map[string]any{"isolation": map[string]any{"podSecurity": "privileged"}}, "spec.isolation.podSecurity"},
+		{"unknown expose type", "exp", map[string]any{"expose": map[string]any{"type": "Ingress"}}, "spec.expose.type"},
+		{"zero sync qps", "qps", map[string]any{"sync": map[string]any{"qps": -1}}, "spec.sync.qps"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := vcs.Create(ctx, virtualClusterObject(tc.vcName, tc.spec), metav1.CreateOptions{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+
+	t.Run("datastore is immutable", func(t *testing.T) {
+		vc, err := vcs.Create(ctx, virtualClusterObject("immutable", map[string]any{}), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unstructured.SetNestedField(vc.Object, "100Gi", "spec", "datastore", "embedded", "size"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = vcs.Update(ctx, vc, metav1.UpdateOptions{})
+		if err == nil || !strings.Contains(err.Error(), "spec.datastore is immutable") {
+			t.Fatalf("changing the datastore: got %v, want it refused as immutable", err)
+		}
+		if err := unstructured.SetNestedField(vc.Object, "NodePort", "spec", "expose", "type"); err != nil {
+			t.Fatal(err)
+		}
+		unstructured.RemoveNestedField(vc.Object, "spec", "datastore", "embedded")
+		if _, err := vcs.Update(ctx, vc, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("changing the exposure must be allowed: %v", err)
+		}
+	})
+}
