@@ -116,7 +116,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 	}
 	if vpod == nil {
-		return reconcile.Result{}, nil
+		// The pod is gone. Its token normally goes with the host pod (it owns it), but a
+		// token made just before a crash may have no owner yet.
+		return reconcile.Result{}, r.deleteStaleToken(ctx, req.Namespace, req.Name)
 	}
 	if vpod.DeletionTimestamp != nil {
 		return reconcile.Result{}, r.finishDeletion(ctx, vpod, hpod)

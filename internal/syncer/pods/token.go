@@ -82,6 +82,23 @@ func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod, hpod *co
 	return want, refreshAt.Sub(now), nil
 }
 
+// deleteStaleToken deletes the token Secret of a virtual pod that no longer exists.
+func (r *Reconciler) deleteStaleToken(ctx context.Context, namespace, name string) error {
+	s := &corev1.Secret{}
+	key := types.NamespacedName{Namespace: r.Translator.Tenant().HostNamespace, Name: TokenSecretName(r.Translator, namespace, name)}
+	if err := r.Host.GetClient().Get(ctx, key, s); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if s.Labels[LabelTokenFor] == "" || !r.Translator.IsOwned(s) {
+		return nil // not a token kplex made: never touched
+	}
+	err := r.Host.GetClient().Delete(ctx, s, client.Preconditions{UID: &s.UID})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("delete token secret %s: %w", s.Name, err)
+	}
+	return nil
+}
+
 // setTokenOwner makes hpod the only owner of the token Secret s (updated in place).
 func (r *Reconciler) setTokenOwner(ctx context.Context, s *corev1.Secret, hpod *corev1.Pod) error {
 	before := s.DeepCopy()
