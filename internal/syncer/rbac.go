@@ -20,6 +20,8 @@ func HostRole(namespace, name string) *rbacv1.Role {
 		Rules: []rbacv1.PolicyRule{
 			// Host pod status is read with the pod; kplex never writes it.
 			{APIGroups: []string{""}, Resources: []string{"pods", "services", "configmaps", "secrets"}, Verbs: rw},
+			// Claims are provisioned and bound by the host; their status is only read.
+			{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: rw},
 		},
 	}
 }

@@ -6,7 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/kplex-dev/kplex/internal/syncer/podrefs"
+	"github.com/kplex-dev/kplex/internal/syncer/copier"
+	"github.com/kplex-dev/kplex/internal/syncer/persistentvolumeclaims"
 	"github.com/kplex-dev/kplex/internal/syncer/pods"
 	"github.com/kplex-dev/kplex/internal/syncer/services"
 )
@@ -19,6 +20,7 @@ const podWorkers = 16
 func (s *Syncer) register() error {
 	virtual, reader, host, tr := s.mgr.GetClient(), s.mgr.GetAPIReader(), s.host, s.tr
 	log := s.opts.Log
+	events := s.mgr.GetEventRecorder("kplex-syncer")
 	apiHost, apiPort := s.opts.tenantEndpoint()
 	table := []struct {
 		name  string
@@ -33,12 +35,16 @@ func (s *Syncer) register() error {
 			}).SetupWithManager(s.mgr)
 		}},
 		{"configmaps", func() error {
-			return (&podrefs.Reconciler[*corev1.ConfigMap]{Kind: podrefs.ConfigMaps(), Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("configmaps")}).
+			return (&copier.Reconciler[*corev1.ConfigMap]{Kind: copier.ConfigMaps(), Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("configmaps")}).
 				SetupWithManager(context.Background(), s.mgr)
 		}},
 		{"secrets", func() error {
-			return (&podrefs.Reconciler[*corev1.Secret]{Kind: podrefs.Secrets(), Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("secrets")}).
+			return (&copier.Reconciler[*corev1.Secret]{Kind: copier.Secrets(copier.PodUsers(pods.SecretRefs)), Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("secrets")}).
 				SetupWithManager(context.Background(), s.mgr)
+		}},
+		{"persistentvolumeclaims", func() error {
+			return (&copier.Reconciler[*corev1.PersistentVolumeClaim]{Kind: persistentvolumeclaims.Kind(tr), Virtual: virtual, VirtualReader: reader,
+				Host: host, Translator: tr, Events: events, Log: log.WithName("persistentvolumeclaims")}).SetupWithManager(context.Background(), s.mgr)
 		}},
 		{"services", func() error {
 			return (&services.Reconciler{Virtual: virtual, VirtualReader: reader, Host: host, Translator: tr, Log: log.WithName("services")}).

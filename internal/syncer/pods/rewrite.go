@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/component-helpers/storage/ephemeral"
 	"k8s.io/utils/ptr"
 
 	"github.com/kplex-dev/kplex/internal/translate"
@@ -97,6 +98,12 @@ func HostPod(t *translate.Translator, virtual *corev1.Pod, o RewriteOptions) (po
 			v.Secret.SecretName = rename(v.Secret.SecretName)
 		case v.PersistentVolumeClaim != nil:
 			v.PersistentVolumeClaim.ClaimName = rename(v.PersistentVolumeClaim.ClaimName)
+		case v.Ephemeral != nil:
+			// The virtual cluster's ephemeral-volume controller creates the claim, which is
+			// synced like any other: the host's own controller must not create a second one.
+			v.VolumeSource = corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{
+				ClaimName: rename(ephemeral.VolumeClaimName(virtual, v)),
+			}}
 		case v.Projected != nil:
 			if isServiceAccountVolume(v.Projected) {
 				v.VolumeSource = corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{

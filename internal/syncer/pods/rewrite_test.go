@@ -36,6 +36,7 @@ func virtualPod() *corev1.Pod {
 				{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web-config"}}}},
 				{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "web-tls"}}},
 				{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-web-0"}}},
+				{Name: "scratch", VolumeSource: corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{}}}},
 				{Name: "kube-api-access-abcde", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 					DefaultMode: ptr.To[int32](0o644),
 					Sources: []corev1.VolumeProjection{
@@ -125,6 +126,10 @@ func TestHostPod(t *testing.T) {
 	}
 	if got := vol["data"].PersistentVolumeClaim.ClaimName; got != rn("data-web-0") {
 		t.Errorf("pvc volume = %s", got)
+	}
+	// The virtual cluster creates web-0-scratch; the host pod mounts its copy.
+	if eph := vol["scratch"]; eph.Ephemeral != nil || eph.PersistentVolumeClaim == nil || eph.PersistentVolumeClaim.ClaimName != rn("web-0-scratch") {
+		t.Errorf("ephemeral volume = %+v, want the host copy of claim web-0-scratch", eph.VolumeSource)
 	}
 	sa := vol["kube-api-access-abcde"]
 	if sa.Secret == nil || sa.Projected != nil || sa.Secret.SecretName != TokenSecretName(tr, "shop", "web-0") || len(sa.Secret.Items) != 3 || *sa.Secret.DefaultMode != 0o644 {

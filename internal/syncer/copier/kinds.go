@@ -1,4 +1,4 @@
-package podrefs
+package copier
 
 import (
 	"fmt"
@@ -16,14 +16,15 @@ func sameMeta(a, b metav1.Object) bool {
 
 func immutable(b *bool) bool { return b != nil && *b }
 
-// ConfigMaps are copied with their data; an immutable copy is replaced, not updated.
+// ConfigMaps are copied, with their data, while a virtual pod uses them; an immutable
+// copy is replaced, not updated.
 func ConfigMaps() Kind[*corev1.ConfigMap] {
 	return Kind[*corev1.ConfigMap]{
-		Name: "configmaps",
-		New:  func() *corev1.ConfigMap { return &corev1.ConfigMap{} },
-		Refs: pods.ConfigMapRefs,
-		Copy: func(v *corev1.ConfigMap, meta metav1.ObjectMeta) *corev1.ConfigMap {
-			return &corev1.ConfigMap{ObjectMeta: meta, Data: v.Data, BinaryData: v.BinaryData, Immutable: v.Immutable}
+		Name:   "configmaps",
+		New:    func() *corev1.ConfigMap { return &corev1.ConfigMap{} },
+		UsedBy: []Users{PodUsers(pods.ConfigMapRefs)},
+		Copy: func(v *corev1.ConfigMap, meta metav1.ObjectMeta) (*corev1.ConfigMap, error) {
+			return &corev1.ConfigMap{ObjectMeta: meta, Data: v.Data, BinaryData: v.BinaryData, Immutable: v.Immutable}, nil
 		},
 		Same: func(want, have *corev1.ConfigMap) bool {
 			return sameMeta(want, have) && equality.Semantic.DeepEqual(want.Data, have.Data) &&
@@ -33,16 +34,17 @@ func ConfigMaps() Kind[*corev1.ConfigMap] {
 	}
 }
 
-// Secrets are copied with their data. A virtual service-account token becomes Opaque on
-// the host, so the host's token controller never takes it for one of its own; the type of
-// a Secret cannot change, so a type change replaces the copy.
-func Secrets() Kind[*corev1.Secret] {
+// Secrets are copied, with their data, while one of users (virtual pods; ingresses for
+// their TLS certificates) uses them. A virtual service-account token becomes Opaque on the
+// host, so the host's token controller never takes it for one of its own; the type of a
+// Secret cannot change, so a type change replaces the copy.
+func Secrets(users ...Users) Kind[*corev1.Secret] {
 	return Kind[*corev1.Secret]{
-		Name: "secrets",
-		New:  func() *corev1.Secret { return &corev1.Secret{} },
-		Refs: pods.SecretRefs,
-		Copy: func(v *corev1.Secret, meta metav1.ObjectMeta) *corev1.Secret {
-			return &corev1.Secret{ObjectMeta: meta, Data: v.Data, Type: hostSecretType(v.Type), Immutable: v.Immutable}
+		Name:   "secrets",
+		New:    func() *corev1.Secret { return &corev1.Secret{} },
+		UsedBy: users,
+		Copy: func(v *corev1.Secret, meta metav1.ObjectMeta) (*corev1.Secret, error) {
+			return &corev1.Secret{ObjectMeta: meta, Data: v.Data, Type: hostSecretType(v.Type), Immutable: v.Immutable}, nil
 		},
 		Same: func(want, have *corev1.Secret) bool {
 			return sameMeta(want, have) && want.Type == have.Type && equality.Semantic.DeepEqual(want.Data, have.Data) &&
