@@ -1,6 +1,7 @@
 // Command bench measures kplexd's control plane side by side with the upstream baseline
 // (kine, kube-apiserver and kube-controller-manager of the same versions as separate
-// processes, with the same flags) in one run, and writes the results to BENCHMARKS.md.
+// processes, with the same flags) in one run, and the syncer side by side with the same
+// pods created directly on the host, and writes the results to BENCHMARKS.md.
 //
 //	go run ./hack/bench -bin bin -out BENCHMARKS.md
 package main
@@ -20,11 +21,14 @@ func main() {
 	runs := flag.Int("runs", 5, "start-up measurements per variant (median reported)")
 	objects := flag.Int("objects", 1000, "ConfigMaps created sequentially for latency and memory")
 	idle := flag.Duration("idle", 60e9, "wait before the idle memory reading")
-	only := flag.String("only", "", "measure one variant (kplexd or upstream) without writing the report, for debugging")
+	only := flag.String("only", "", "measure one control-plane variant (kplexd or upstream) without writing the report, for debugging")
+	part := flag.String("part", "all", "what to measure: controlplane, syncer or all")
+	syncPods := flag.Int("syncer-pods", 500, "pods created in the tenant for the syncer measurement")
+	syncRate := flag.Int("syncer-rate", 50, "pods created per second for the syncer measurement")
 	flag.Parse()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, options{only: *only, bin: *bin, out: *out, runs: *runs, objects: *objects, idle: *idle}); err != nil {
+	if err := run(ctx, options{only: *only, part: *part, bin: *bin, out: *out, runs: *runs, objects: *objects, idle: *idle, syncPods: *syncPods, syncRate: *syncRate}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -23,9 +23,10 @@ import (
 )
 
 type options struct {
-	bin, out, only string
-	runs, objects  int
-	idle           time.Duration
+	bin, out, only, part string
+	runs, objects        int
+	idle                 time.Duration
+	syncPods, syncRate   int
 }
 
 // result is one variant's numbers.
@@ -38,6 +39,25 @@ type result struct {
 }
 
 func run(ctx context.Context, o options) error {
+	if o.part != "all" && o.part != "controlplane" && o.part != "syncer" {
+		return fmt.Errorf("-part %q: give controlplane, syncer or all", o.part)
+	}
+	if o.part != "syncer" {
+		if err := runControlPlane(ctx, o); err != nil {
+			return err
+		}
+	}
+	if o.part == "controlplane" {
+		return nil
+	}
+	r, err := benchSyncer(ctx, o)
+	if err != nil {
+		return fmt.Errorf("syncer: %w", err)
+	}
+	return writeSyncer(o.out, r)
+}
+
+func runControlPlane(ctx context.Context, o options) error {
 	var results []result
 	for _, v := range o.variants() {
 		fmt.Fprintf(os.Stderr, "== %s\n", v.name())

@@ -37,15 +37,21 @@ func write(path string, rs []result, o options) error {
 	fmt.Fprintf(&b, "\nFloors from the issue: ready on restart <= 3 s (kplexd: %s); whole-process idle RSS <= 200 MiB (kplexd: %s).\n", ms(median(k.restart)), mib(k.idleRSS))
 	fmt.Fprintf(&b, "kplexd writes SQLite with synchronous=FULL (an fsync per commit, durable across power loss); the upstream kine default is NORMAL: part of any latency difference is that choice.\n%s\n", endMarker)
 
+	return replaceSection(path, beginMarker, endMarker, b.String())
+}
+
+// replaceSection replaces the text between begin and end markers (inclusive) of the
+// markdown file with section, or appends section.
+func replaceSection(path, begin, end, section string) error {
 	old, _ := os.ReadFile(path)
 	s := string(old)
-	if i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker); i >= 0 && j > i {
-		s = s[:i] + b.String() + s[j+len(endMarker)+1:]
+	if i, j := strings.Index(s, begin), strings.Index(s, end); i >= 0 && j > i {
+		s = s[:i] + section + s[j+len(end)+1:]
 	} else {
 		if s == "" {
 			s = "# kplex benchmarks\n\nProduced by programs (`make bench`); each section says when and where it was measured.\n\n"
 		}
-		s += b.String()
+		s += "\n" + section
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
 }

@@ -249,11 +249,11 @@ func testPodCopied(ctx context.Context, t *testing.T, e *syncEnv) {
 		return err == nil && cm.Data["level"] == "debug", err
 	})
 
-	// The token Secret: issued by the virtual API server for this pod, owned by the host pod.
+	// The token Secret: issued by the virtual API server for this virtual pod.
 	var sec *corev1.Secret
-	eventually(ctx, t, "token secret owned by the host pod", func(ctx context.Context) (bool, error) {
+	eventually(ctx, t, "token secret of the virtual pod", func(ctx context.Context) (bool, error) {
 		sec, err = e.hostAdmin.CoreV1().Secrets(hostNS).Get(ctx, tokenSecret, metav1.GetOptions{})
-		return err == nil && len(sec.OwnerReferences) == 1 && sec.OwnerReferences[0].UID == hp.UID, err
+		return err == nil && sec.Annotations[translate.AnnotationVirtualUID] == string(vp.UID), err
 	})
 	ca, _ := os.ReadFile(filepath.Join(e.virtual.DataDir, "pki", "ca.crt"))
 	if !bytes.Equal(sec.Data["ca.crt"], ca) || string(sec.Data["namespace"]) != "shop" {

@@ -156,10 +156,9 @@ func (r *Reconciler) create(ctx context.Context, vpod *corev1.Pod) (reconcile.Re
 		return reconcile.Result{}, err
 	}
 	var refresh time.Duration
-	var token *corev1.Secret
 	if needsToken {
 		// The token exists before the pod, so the kubelet never waits for it.
-		if token, refresh, err = r.ensureToken(ctx, vpod, nil); err != nil {
+		if refresh, err = r.ensureToken(ctx, vpod); err != nil {
 			return reconcile.Result{}, err
 		}
 	}
@@ -171,11 +170,6 @@ func (r *Reconciler) create(ctx context.Context, vpod *corev1.Pod) (reconcile.Re
 		return reconcile.Result{}, fmt.Errorf("create host pod %s: %w", hpod.Name, err)
 	}
 	logr.FromContextOrDiscard(ctx).V(1).Info("Created host pod", "hostPod", hpod.Name)
-	if token != nil {
-		if err := r.setTokenOwner(ctx, token, hpod); err != nil {
-			return reconcile.Result{}, err
-		}
-	}
 	return reconcile.Result{RequeueAfter: refresh}, nil
 }
 
@@ -209,7 +203,7 @@ func (r *Reconciler) update(ctx context.Context, vpod, hpod *corev1.Pod) (reconc
 	}
 	var refresh time.Duration
 	if needsToken && hpod.DeletionTimestamp == nil {
-		if _, refresh, err = r.ensureToken(ctx, vpod, hpod); err != nil {
+		if refresh, err = r.ensureToken(ctx, vpod); err != nil {
 			return reconcile.Result{}, err
 		}
 	}

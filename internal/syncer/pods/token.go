@@ -21,16 +21,19 @@ import (
 const AnnotationTokenRefresh = "kplex.dev/token-refresh-at"
 
 // ensureToken makes sure the token Secret of vpod holds a valid token issued by the
-// virtual API server, bound to vpod, and is owned by hpod (when given) so that the host
-// garbage collector removes it with the pod. It returns the Secret as stored and when to
-// look again.
-func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod, hpod *corev1.Pod) (*corev1.Secret, time.Duration, error) {
+// virtual API server, bound to vpod. It returns when to look again.
+//
+// The Secret lives as long as the virtual pod, not the host pod: it is made before the
+// host pod (so a kubelet never waits for it), survives a replaced host pod, and is
+// deleted by deleteStaleToken once the virtual pod is gone. No owner reference: setting
+// one would cost a host request per pod, and the syncer collects the Secret itself.
+func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod) (time.Duration, error) {
 	hc := r.Host.GetClient()
 	key := types.NamespacedName{Namespace: r.Translator.Tenant().HostNamespace, Name: TokenSecretName(r.Translator, vpod.Namespace, vpod.Name)}
 	cur := &corev1.Secret{}
 	if err := hc.Get(ctx, key, cur); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return nil, 0, fmt.Errorf("get token secret %s: %w", key.Name, err)
+			return 0, fmt.Errorf("get token secret %s: %w", key.Name, err)
 		}
 		cur = nil
 	}
@@ -38,14 +41,7 @@ func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod, hpod *co
 	if cur != nil && cur.Annotations[translate.AnnotationVirtualUID] == string(vpod.UID) {
 		refreshAt, err := time.Parse(time.RFC3339, cur.Annotations[AnnotationTokenRefresh])
 		if err == nil && now.Before(refreshAt) {
-			if hpod != nil && !ownedBy(cur, hpod) {
-				upd := cur.DeepCopy()
-				if err := r.setTokenOwner(ctx, upd, hpod); err != nil {
-					return nil, 0, err
-				}
-				cur = upd
-			}
-			return cur, refreshAt.Sub(now), nil
+			return refreshAt.Sub(now), nil
 		}
 	}
 
@@ -56,30 +52,24 @@ func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod, hpod *co
 	}}
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: vpod.Namespace, Name: serviceAccountOf(vpod)}}
 	if err := r.Virtual.SubResource("token").Create(ctx, sa, tr); err != nil {
-		return nil, 0, fmt.Errorf("request token for service account %s/%s: %w", sa.Namespace, sa.Name, err)
+		return 0, fmt.Errorf("request token for service account %s/%s: %w", sa.Namespace, sa.Name, err)
 	}
 	exp := tr.Status.ExpirationTimestamp.Time
 	refreshAt := now.Add(exp.Sub(now) * 8 / 10)
 
 	want := TokenSecret(r.Translator, vpod, []byte(tr.Status.Token), r.CA)
 	want.Annotations[AnnotationTokenRefresh] = refreshAt.UTC().Format(time.RFC3339)
-	if hpod != nil {
-		want.OwnerReferences = ownerRefs(hpod)
-	}
 	if cur == nil {
 		if err := hc.Create(ctx, want); err != nil {
-			return nil, 0, fmt.Errorf("create token secret %s: %w", key.Name, err)
+			return 0, fmt.Errorf("create token secret %s: %w", key.Name, err)
 		}
 	} else {
 		want.ResourceVersion = cur.ResourceVersion
-		if hpod == nil {
-			want.OwnerReferences = cur.OwnerReferences
-		}
 		if err := hc.Update(ctx, want); err != nil {
-			return nil, 0, fmt.Errorf("update token secret %s: %w", key.Name, err)
+			return 0, fmt.Errorf("update token secret %s: %w", key.Name, err)
 		}
 	}
-	return want, refreshAt.Sub(now), nil
+	return refreshAt.Sub(now), nil
 }
 
 // deleteStaleToken deletes the token Secret of a virtual pod that no longer exists.
@@ -99,28 +89,9 @@ func (r *Reconciler) deleteStaleToken(ctx context.Context, namespace, name strin
 	return nil
 }
 
-// setTokenOwner makes hpod the only owner of the token Secret s (updated in place).
-func (r *Reconciler) setTokenOwner(ctx context.Context, s *corev1.Secret, hpod *corev1.Pod) error {
-	before := s.DeepCopy()
-	s.OwnerReferences = ownerRefs(hpod)
-	// A merge patch without resourceVersion: a stale cached copy does not conflict.
-	if err := r.Host.GetClient().Patch(ctx, s, client.MergeFrom(before)); err != nil {
-		return fmt.Errorf("set owner of token secret %s: %w", s.Name, err)
-	}
-	return nil
-}
-
 func serviceAccountOf(p *corev1.Pod) string {
 	if p.Spec.ServiceAccountName != "" {
 		return p.Spec.ServiceAccountName
 	}
 	return "default"
-}
-
-func ownerRefs(hpod *corev1.Pod) []metav1.OwnerReference {
-	return []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: hpod.Name, UID: hpod.UID}}
-}
-
-func ownedBy(s *corev1.Secret, hpod *corev1.Pod) bool {
-	return len(s.OwnerReferences) == 1 && s.OwnerReferences[0].UID == hpod.UID
 }

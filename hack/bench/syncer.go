@@ -1,0 +1,364 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/kplex-dev/kplex/internal/syncer"
+	"github.com/kplex-dev/kplex/internal/translate"
+)
+
+const (
+	syncerBegin = "<!-- bench:syncer:begin -->"
+	syncerEnd   = "<!-- bench:syncer:end -->"
+	benchHostNS = "kplex-bench"
+	throttleLog = "held back by its own rate limit"
+)
+
+// syncerResult holds, per pod, how long the syncer took and how long the same step takes
+// on the host API server alone (the baseline: a pod created directly on a real cluster).
+type syncerResult struct {
+	pods, rate           int
+	toHost, direct       []time.Duration // create call -> pod seen in a host watch
+	totalSync, totalHost time.Duration   // first create -> last pod seen
+	statusBack, statusOn []time.Duration // host status update -> seen in the virtual (or host) watch
+	throttled            bool
+	syncerRSS            int64
+}
+
+// benchSyncer runs a host control plane and a tenant's kplexd with the syncer, creates
+// o.syncPods pods in the tenant at o.syncRate per second and times them on their way to
+// the host and their status on its way back; then does the same directly on the host.
+func benchSyncer(ctx context.Context, o options) (r syncerResult, rerr error) {
+	r.pods, r.rate = o.syncPods, o.syncRate
+	root, err := os.MkdirTemp("", "kplex-bench-syncer-")
+	if err != nil {
+		return r, err
+	}
+	defer func() {
+		if rerr == nil {
+			os.RemoveAll(root)
+		} else {
+			rerr = fmt.Errorf("%w (logs in %s)", rerr, root)
+		}
+	}()
+	hostDir, virtualDir := filepath.Join(root, "host"), filepath.Join(root, "virtual")
+	host, hostPort, err := startKplexd(ctx, o.bin, hostDir, "--profile", "host")
+	if err != nil {
+		return r, err
+	}
+	defer stop(host)
+	hc, err := client(hostDir)
+	if err != nil {
+		return r, err
+	}
+	for _, ns := range []string{benchHostNS, "direct"} {
+		if err := namespace(ctx, hc, ns); err != nil {
+			return r, err
+		}
+	}
+	_ = hostPort
+	// The syncer runs with the host's admin kubeconfig here: its rights change nothing
+	// in what is timed (the integration tests run it with exactly syncer.HostRole).
+	virtual, _, err := startKplexd(ctx, o.bin, virtualDir, "--service-cidr", "10.96.128.0/20",
+		"--host-kubeconfig", filepath.Join(hostDir, "kubeconfig", "admin.kubeconfig"), "--host-namespace", benchHostNS,
+		"--tenant-api-host", "10.0.0.10:443")
+	if err != nil {
+		return r, err
+	}
+	defer stop(virtual)
+	vc, err := client(virtualDir)
+	if err != nil {
+		return r, err
+	}
+	if err := namespace(ctx, vc, "bench"); err != nil {
+		return r, err
+	}
+	tr, err := translate.New(translate.Tenant{Name: "bench", HostNamespace: benchHostNS})
+	if err != nil {
+		return r, err
+	}
+
+	fmt.Fprintf(os.Stderr, "syncer: %d pods at %d/s through the syncer\n", o.syncPods, o.syncRate)
+	hostSeen, err := watchSeen(ctx, hc, benchHostNS, func(p *corev1.Pod) (string, bool) {
+		ns, name, _, ok := tr.VirtualRef(p)
+		return ns + "/" + name, ok
+	})
+	if err != nil {
+		return r, err
+	}
+	r.toHost, r.totalSync, err = createPods(ctx, vc, "bench", o, hostSeen)
+	if err != nil {
+		return r, err
+	}
+	fmt.Fprintf(os.Stderr, "syncer: the same pods directly on the host\n")
+	directSeen, err := watchSeen(ctx, hc, "direct", func(p *corev1.Pod) (string, bool) { return p.Namespace + "/" + p.Name, true })
+	if err != nil {
+		return r, err
+	}
+	r.direct, r.totalHost, err = createPods(ctx, hc, "direct", o, directSeen)
+	if err != nil {
+		return r, err
+	}
+
+	fmt.Fprintf(os.Stderr, "syncer: status back\n")
+	running := func(p *corev1.Pod) (string, bool) {
+		return p.Namespace + "/" + p.Name, p.Status.Phase == corev1.PodRunning
+	}
+	virtualRunning, err := watchSeen(ctx, vc, "bench", running)
+	if err != nil {
+		return r, err
+	}
+	if r.statusBack, err = setRunning(ctx, hc, benchHostNS, o, func(i int) (string, string) {
+		return tr.HostName("bench", podName(i)), "bench/" + podName(i)
+	}, virtualRunning); err != nil {
+		return r, err
+	}
+	hostRunning, err := watchSeen(ctx, hc, "direct", running)
+	if err != nil {
+		return r, err
+	}
+	if r.statusOn, err = setRunning(ctx, hc, "direct", o, func(i int) (string, string) { return podName(i), "direct/" + podName(i) }, hostRunning); err != nil {
+		return r, err
+	}
+	if r.syncerRSS, _, _, err = rss(virtual); err != nil {
+		return r, err
+	}
+	logs, _ := os.ReadFile(filepath.Join(virtualDir, "kplexd.log"))
+	r.throttled = strings.Contains(string(logs), throttleLog)
+	return r, nil
+}
+
+func startKplexd(ctx context.Context, bin, dir string, args ...string) ([]*exec.Cmd, int, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, 0, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, 0, err
+	}
+	argv := append([]string{"controlplane", "--name", "bench", "--data-dir", dir, "--secure-port", strconv.Itoa(port)}, args...)
+	c := command(dir, "kplexd", filepath.Join(bin, "kplexd"), argv...)
+	if err := c.Start(); err != nil {
+		return nil, 0, err
+	}
+	cmds := []*exec.Cmd{c}
+	if err := waitReady(ctx, dir, port); err != nil {
+		stop(cmds)
+		return nil, 0, err
+	}
+	return cmds, port, nil
+}
+
+// namespace creates ns and waits for its default service account (pods need it).
+func namespace(ctx context.Context, cs kubernetes.Interface, ns string) error {
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create namespace %s: %w", ns, err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if _, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("namespace %s: no default service account after a minute", ns)
+}
+
+// seen records when a watch first shows each pod in a given state.
+type seen struct {
+	mu   sync.Mutex
+	at   map[string]time.Time
+	stop func()
+}
+
+func (s *seen) get(key string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.at[key]
+	return t, ok
+}
+
+func (s *seen) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.at)
+}
+
+// watchSeen watches the pods of ns and records when match first holds for each key.
+func watchSeen(ctx context.Context, cs kubernetes.Interface, ns string, match func(*corev1.Pod) (string, bool)) (*seen, error) {
+	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("watch pods in %s: %w", ns, err)
+	}
+	s := &seen{at: map[string]time.Time{}, stop: w.Stop}
+	go func() {
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok || ev.Type == watch.Deleted {
+				continue
+			}
+			if key, ok := match(p); ok {
+				now := time.Now()
+				s.mu.Lock()
+				if _, dup := s.at[key]; !dup {
+					s.at[key] = now
+				}
+				s.mu.Unlock()
+			}
+		}
+	}()
+	return s, nil
+}
+
+func podName(i int) string { return fmt.Sprintf("pod-%04d", i) }
+
+// createPods creates o.syncPods pods in ns at o.syncRate per second and returns, per pod,
+// the time from its create call to its appearance in s, and the time for all of them.
+func createPods(ctx context.Context, cs kubernetes.Interface, ns string, o options, s *seen) ([]time.Duration, time.Duration, error) {
+	defer s.stop()
+	started := make([]time.Time, o.syncPods)
+	errs := make(chan error, o.syncPods)
+	tick := time.NewTicker(time.Second / time.Duration(o.syncRate))
+	defer tick.Stop()
+	first := time.Now()
+	var wg sync.WaitGroup
+	for i := range o.syncPods {
+		<-tick.C
+		started[i] = time.Now()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: podName(i), Labels: map[string]string{"app": "bench"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "localhost/kplex/pause:v1"}}}}
+			if _, err := cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+				errs <- fmt.Errorf("create pod %s/%s: %w", ns, p.Name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, 0, err
+	}
+	if err := waitCount(ctx, s, o.syncPods); err != nil {
+		return nil, 0, fmt.Errorf("pods in %s: %w", ns, err)
+	}
+	lat := make([]time.Duration, o.syncPods)
+	var last time.Time
+	for i := range o.syncPods {
+		at, _ := s.get(ns + "/" + podName(i))
+		lat[i] = at.Sub(started[i])
+		if at.After(last) {
+			last = at
+		}
+	}
+	return lat, last.Sub(first), nil
+}
+
+// setRunning marks each host pod Running, as a kubelet would, at o.syncRate per second,
+// and returns per pod the time until s sees it Running (s keyed by names(i)'s second value).
+func setRunning(ctx context.Context, hc kubernetes.Interface, ns string, o options, names func(int) (string, string), s *seen) ([]time.Duration, error) {
+	defer s.stop()
+	started := make([]time.Time, o.syncPods)
+	tick := time.NewTicker(time.Second / time.Duration(o.syncRate))
+	defer tick.Stop()
+	errs := make(chan error, o.syncPods)
+	var wg sync.WaitGroup
+	for i := range o.syncPods {
+		<-tick.C
+		started[i] = time.Now()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hostName, _ := names(i)
+			// The host scheduler writes the pod's status too (no node fits): retry conflicts.
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				p, err := hc.CoreV1().Pods(ns).Get(ctx, hostName, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				now := metav1.Now()
+				p.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: fmt.Sprintf("10.244.%d.%d", i/250, i%250+1), StartTime: &now,
+					Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}}
+				_, err = hc.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+				return err
+			})
+			if err != nil {
+				errs <- fmt.Errorf("set status of %s: %w", hostName, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	if err := waitCount(ctx, s, o.syncPods); err != nil {
+		return nil, fmt.Errorf("running pods: %w", err)
+	}
+	lat := make([]time.Duration, o.syncPods)
+	for i := range o.syncPods {
+		_, key := names(i)
+		at, _ := s.get(key)
+		lat[i] = at.Sub(started[i])
+	}
+	return lat, nil
+}
+
+func waitCount(ctx context.Context, s *seen, n int) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for s.count() < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d seen after 5 minutes", s.count(), n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// writeSyncer replaces the syncer section of the markdown file (or appends it).
+func writeSyncer(path string, r syncerResult) error {
+	lat := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+	ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.2f", float64(a)/float64(b)) }
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n## Syncer: pods from the tenant to the host (`make bench`)\n\n", syncerBegin)
+	fmt.Fprintf(&b, "Measured %s on %s. A host control plane (`kplexd --profile host`, no kubelet) and a tenant's kplexd running the syncer at its defaults (QPS %d, burst %d), on one machine. %d pods created in the tenant at %d/s; the baseline creates the same pods directly on the host at the same rate. Ratio = through the syncer / directly on the host.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(), syncer.DefaultQPS, syncer.DefaultBurst, r.pods, r.rate)
+	fmt.Fprintf(&b, "| metric | through the syncer | directly on the host | ratio |\n|---|---|---|---|\n")
+	row := func(name, a, bb, rr string) { fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, a, bb, rr) }
+	for _, p := range []float64{.5, .99} {
+		a, h := percentile(r.toHost, p), percentile(r.direct, p)
+		row(fmt.Sprintf("create -> pod on the host, p%.0f", p*100), lat(a), lat(h), ratio(a, h))
+	}
+	row(fmt.Sprintf("all %d pods on the host", r.pods), fmt.Sprintf("%.2f s", r.totalSync.Seconds()), fmt.Sprintf("%.2f s", r.totalHost.Seconds()), ratio(r.totalSync, r.totalHost))
+	for _, p := range []float64{.5, .99} {
+		a, h := percentile(r.statusBack, p), percentile(r.statusOn, p)
+		row(fmt.Sprintf("host status Running -> seen by the tenant, p%.0f", p*100), lat(a), lat(h), ratio(a, h))
+	}
+	throttled := "no"
+	if r.throttled {
+		throttled = "YES (the syncer logged that its rate limit held requests back)"
+	}
+	fmt.Fprintf(&b, "\nThe baseline of the status row is the same update seen by a watch on the host itself. Client-side throttling of the syncer at default settings: %s. Tenant kplexd RSS after the run (control plane + syncer): %.0f MiB.\n",
+		throttled, float64(r.syncerRSS)/(1<<20))
+	fmt.Fprintf(&b, "Floor from the issue: p99 <= 100 ms per pod at 50 pods/s (kplexd: %s).\n%s\n", lat(percentile(r.toHost, .99)), syncerEnd)
+	return replaceSection(path, syncerBegin, syncerEnd, b.String())
+}
