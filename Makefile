@@ -4,9 +4,9 @@ ENV := source hack/build-env.sh &&
 # Builds that link k8s.io/kubernetes take 2-3 GB each: never run two at once.
 HEAVY := flock /tmp/kplex-heavy-build.lock
 
-.PHONY: generate demo demo-down devhost-up devhost-down bench-devhost build kplexd kplex-devhost baseline test test-short bench fmt vet clean
+.PHONY: generate demo demo-down devhost-up devhost-down bench-devhost build kplexd kplex-devhost kplex baseline test test-short bench fmt vet clean
 
-build: kplexd kplex-devhost
+build: kplexd kplex-devhost kplex
 
 # The README's first command: build, then two tenants side by side.
 demo: kplexd
@@ -17,6 +17,13 @@ demo-down:
 
 kplexd:
 	$(ENV) $(HEAVY) go build -ldflags "$$KPLEX_LDFLAGS" -o bin/kplexd ./cmd/kplexd
+
+# The CLI is a light build (it never links k8s.io/kubernetes, which the check
+# enforces), so it needs no HEAVY lock.
+kplex:
+	@n=$$($(ENV) go list -deps ./cmd/kplex | grep -c '^k8s.io/kubernetes'); \
+	  if [ "$$n" != 0 ]; then echo "kplex: links $$n k8s.io/kubernetes packages; the CLI must not (go list -deps ./cmd/kplex)"; exit 1; fi
+	$(ENV) go build -ldflags "$$KPLEX_LDFLAGS -X github.com/kplex-dev/kplex/internal/cli/version.commit=$$(git describe --always --dirty 2>/dev/null)" -o bin/kplex ./cmd/kplex
 
 kplex-devhost:
 	@if [ -d cmd/kplex-devhost ]; then $(ENV) $(HEAVY) go build -ldflags "$$KPLEX_LDFLAGS" -o bin/kplex-devhost ./cmd/kplex-devhost; fi

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // Write builds the kubeconfig described by opts and replaces path with it
@@ -16,6 +17,12 @@ func Write(path string, opts Options) error {
 	if err != nil {
 		return err
 	}
+	return WriteConfig(path, cfg)
+}
+
+// WriteConfig replaces path with cfg atomically, mode 0600, creating the
+// parent directory 0700 if missing.
+func WriteConfig(path string, cfg *clientcmdapi.Config) error {
 	data, err := clientcmd.Write(*cfg)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)

@@ -1,0 +1,51 @@
+// Package root is the kplex command line: global flags and one subcommand
+// per verb, each in its own package under internal/cli.
+package root
+
+import (
+	"context"
+	"flag"
+	"io"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2/textlogger"
+
+	"github.com/kplex-dev/kplex/internal/cli/host"
+	"github.com/kplex-dev/kplex/internal/cli/output"
+	"github.com/kplex-dev/kplex/internal/cli/version"
+)
+
+// NewCommand returns the kplex command with every verb.
+func NewCommand(stdout, stderr io.Writer) *cobra.Command {
+	logConfig := textlogger.NewConfig(textlogger.Output(stderr))
+	s := output.Streams{Out: stdout, ErrOut: stderr, Log: textlogger.NewLogger(logConfig)}
+	h := &host.Options{}
+	root := &cobra.Command{
+		Use:   "kplex",
+		Short: "Virtual Kubernetes clusters for the tenants of a shared host cluster",
+		Long: `kplex gives each tenant of a shared Kubernetes cluster a virtual cluster of its own.
+
+Start with "kplex install" (once per host), then "kplex create NAME --wait" and
+"kplex connect NAME". The host is chosen as kubectl does: --kubeconfig, --context,
+$KUBECONFIG, ~/.kube/config; on a devhost with none of these, its kubeconfig.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	h.AddFlags(root.PersistentFlags())
+	goflags := flag.NewFlagSet("log", flag.ContinueOnError)
+	goflags.Var(logConfig.Verbosity(), "v", "log verbosity (0: none; 1: requests and decisions; 6+: HTTP)")
+	root.PersistentFlags().AddGoFlagSet(goflags)
+	root.AddCommand(
+		version.NewCommand(h, s),
+	)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root
+}
+
+// Run parses args and runs the chosen command.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := NewCommand(stdout, stderr)
+	cmd.SetArgs(args)
+	return cmd.ExecuteContext(ctx)
+}
