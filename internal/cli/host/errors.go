@@ -27,7 +27,7 @@ func (h *Host) Explain(err error) error {
 	case meta.IsNoMatchError(err):
 		return fmt.Errorf("%w (%s has no VirtualCluster API): run kplex install", ErrNotInstalled, h.Server())
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("not allowed on host %s (context %s): %s: ask a host admin for that right, or use --context with a user who has it", h.Server(), h.Context, statusMessage(err))
+		return fmt.Errorf("not allowed on host %s (context %s): %s: ask a host admin for that right, or use --context with a user who has it", h.Server(), h.Context, StatusMessage(err))
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("host %s rejected the credentials of context %s (401 Unauthorized): renew them in %s or choose another --context", h.Server(), h.Context, strings.Join(h.Files, ":"))
 	case errors.As(err, &status):
@@ -61,7 +61,8 @@ func rootCause(err error) error {
 	return err
 }
 
-func statusMessage(err error) string {
+// StatusMessage is the API server's message of an API error.
+func StatusMessage(err error) string {
 	var status apierrors.APIStatus
 	if errors.As(err, &status) {
 		return status.Status().Message

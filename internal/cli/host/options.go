@@ -5,6 +5,10 @@
 package host
 
 import (
+	"context"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
 	"os"
 	"path/filepath"
 
@@ -90,4 +94,16 @@ func (o Options) WriteTarget(env Env) string {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// RunE is the RunE of a command that works on the host: it loads the
+// kubeconfig, then calls run with the connection and the arguments.
+func (o *Options) RunE(log logr.Logger, run func(ctx context.Context, h *Host, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		h, err := o.Connect(ProcessEnv(), log)
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), h, args)
+	}
 }

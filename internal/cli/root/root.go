@@ -10,8 +10,14 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2/textlogger"
 
+	"github.com/kplex-dev/kplex/internal/cli/connect"
+	"github.com/kplex-dev/kplex/internal/cli/create"
+	"github.com/kplex-dev/kplex/internal/cli/delete"
 	"github.com/kplex-dev/kplex/internal/cli/host"
+	"github.com/kplex-dev/kplex/internal/cli/install"
+	"github.com/kplex-dev/kplex/internal/cli/list"
 	"github.com/kplex-dev/kplex/internal/cli/output"
+	"github.com/kplex-dev/kplex/internal/cli/status"
 	"github.com/kplex-dev/kplex/internal/cli/version"
 )
 
@@ -36,6 +42,12 @@ $KUBECONFIG, ~/.kube/config; on a devhost with none of these, its kubeconfig.`,
 	goflags.Var(logConfig.Verbosity(), "v", "log verbosity (0: none; 1: requests and decisions; 6+: HTTP)")
 	root.PersistentFlags().AddGoFlagSet(goflags)
 	root.AddCommand(
+		install.NewCommand(h, s),
+		create.NewCommand(h, s),
+		list.NewCommand(h, s),
+		status.NewCommand(h, s),
+		connect.NewCommand(h, s),
+		delete.NewCommand(h, s),
 		version.NewCommand(h, s),
 	)
 	root.SetOut(stdout)

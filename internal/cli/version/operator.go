@@ -6,7 +6,12 @@ import (
 	"github.com/kplex-dev/kplex/internal/cli/host"
 )
 
-// operatorVersion describes the operator Deployment that kplex install made.
+// operatorVersion describes the operator Deployment that kplex install made:
+// kplexd images carry no other version yet, so its image names it.
 func operatorVersion(ctx context.Context, h *host.Host) string {
-	return "not installed (run kplex install)"
+	op, err := h.Operator(ctx)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return op.String()
 }
