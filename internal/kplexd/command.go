@@ -10,6 +10,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/kplex-dev/kplex/internal/kplexd/controlplanecmd"
+	"github.com/kplex-dev/kplex/internal/kplexd/operatorcmd"
 )
 
 // NewCommand returns kplexd's root command.
@@ -17,7 +18,7 @@ func NewCommand() *cobra.Command {
 	verbosity := 0
 	root := &cobra.Command{
 		Use:           "kplexd",
-		Short:         "kplex server: a tenant's control plane",
+		Short:         "kplex server: a tenant's control plane, or the host operator",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
@@ -33,6 +34,6 @@ func NewCommand() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().IntVarP(&verbosity, "v", "v", 0, "log verbosity (0-10)")
-	root.AddCommand(controlplanecmd.NewCommand(klog.Background()))
+	root.AddCommand(controlplanecmd.NewCommand(klog.Background()), operatorcmd.NewCommand(klog.Background()))
 	return root
 }

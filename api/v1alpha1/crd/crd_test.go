@@ -20,8 +20,8 @@ func TestEmbeddedCRDDecodes(t *testing.T) {
 	if v.Subresources == nil || v.Subresources.Status == nil {
 		t.Fatal("CRD lacks the status subresource")
 	}
-	if len(v.Schema.OpenAPIV3Schema.XValidations) != 2 {
-		t.Fatalf("want the two metadata.name rules on the root, got %v", v.Schema.OpenAPIV3Schema.XValidations)
+	if len(v.Schema.OpenAPIV3Schema.XValidations) != 3 {
+		t.Fatalf("want the three metadata.name rules on the root, got %v", v.Schema.OpenAPIV3Schema.XValidations)
 	}
 }
 

@@ -25,6 +25,8 @@ type syncFlags struct {
 	qps            float32
 	burst          int
 	tenantAPIHost  string
+	publishSecret  string
+	publishServer  string
 }
 
 // SyncConfig is a validated syncer configuration.
@@ -36,6 +38,8 @@ type SyncConfig struct {
 	// TenantAPIHost and TenantAPIPort: the virtual API server as pods on the host reach it.
 	TenantAPIHost string
 	TenantAPIPort int
+	// Publish, when set, puts the admin kubeconfig into a Secret of HostNamespace.
+	Publish *PublishConfig
 }
 
 func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
@@ -44,10 +48,16 @@ func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
 	fs.Float32Var(&f.qps, "sync-qps", syncer.DefaultQPS, "syncer's queries per second to each API server")
 	fs.IntVar(&f.burst, "sync-burst", syncer.DefaultBurst, "syncer's burst of queries to each API server")
 	fs.StringVar(&f.tenantAPIHost, "tenant-api-host", "", "address (HOST or HOST:PORT) at which pods on the host reach this API server (default: --advertise-address and --secure-port)")
+	fs.StringVar(&f.publishSecret, "publish-kubeconfig-secret", "", "write the admin kubeconfig into this Secret of --host-namespace (key \"kubeconfig\") once ready")
+	fs.StringVar(&f.publishServer, "publish-kubeconfig-server", "", "API server URL in the published kubeconfig, e.g. https://kplex-apiserver.kplex-a.svc:443")
 }
 
 // complete returns nil when the syncer is not asked for.
 func (f *syncFlags) complete(cfg controlplane.Config) (*SyncConfig, error) {
+	publish, err := validatePublish(f.publishSecret, f.publishServer, f.hostNamespace)
+	if err != nil {
+		return nil, err
+	}
 	if f.hostKubeconfig == "" && f.hostNamespace == "" {
 		return nil, nil
 	}
@@ -55,7 +65,6 @@ func (f *syncFlags) complete(cfg controlplane.Config) (*SyncConfig, error) {
 		return nil, fmt.Errorf("--host-kubeconfig needs --host-namespace: the host namespace the tenant's objects go to")
 	}
 	var host *rest.Config
-	var err error
 	if f.hostKubeconfig != "" {
 		host, err = clientcmd.BuildConfigFromFlags("", f.hostKubeconfig)
 	} else {
@@ -68,7 +77,7 @@ func (f *syncFlags) complete(cfg controlplane.Config) (*SyncConfig, error) {
 		return nil, fmt.Errorf("--sync-qps and --sync-burst must be positive")
 	}
 	sc := &SyncConfig{Host: host, HostNamespace: f.hostNamespace, QPS: f.qps, Burst: f.burst,
-		TenantAPIHost: cfg.AdvertiseAddress, TenantAPIPort: cfg.SecurePort}
+		TenantAPIHost: cfg.AdvertiseAddress, TenantAPIPort: cfg.SecurePort, Publish: publish}
 	if f.tenantAPIHost != "" {
 		sc.TenantAPIHost = f.tenantAPIHost
 		if h, p, err := net.SplitHostPort(f.tenantAPIHost); err == nil {
@@ -95,6 +104,15 @@ func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, a
 	}
 	if err := syncer.EnsureVirtualRBAC(ctx, cs); err != nil {
 		return err
+	}
+	if sc.Publish != nil {
+		hostClient, err := kubernetes.NewForConfig(sc.Host)
+		if err != nil {
+			return fmt.Errorf("host client: %w", err)
+		}
+		if err := publishKubeconfig(ctx, hostClient, sc.HostNamespace, sc.Publish, adminKubeconfig, log); err != nil {
+			return err
+		}
 	}
 	virtual, err := clientcmd.BuildConfigFromFlags("", filepath.Join(cfg.DataDir, "kubeconfig", "kplex.kubeconfig"))
 	if err != nil {

@@ -1,0 +1,43 @@
+// Package operatorcmd is `kplexd operator`: flags in, the VirtualCluster operator running.
+package operatorcmd
+
+import (
+	"fmt"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/kplex-dev/kplex/internal/install"
+	"github.com/kplex-dev/kplex/internal/operator"
+)
+
+// NewCommand returns the operator subcommand.
+func NewCommand(log logr.Logger) *cobra.Command {
+	var kubeconfig string
+	opts := operator.Options{}
+	cmd := &cobra.Command{
+		Use:   "operator",
+		Short: "Run the VirtualCluster operator against the host cluster",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Empty kubeconfig: the in-cluster configuration.
+			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return fmt.Errorf("host cluster configuration (set --kubeconfig, or run in a pod): %w", err)
+			}
+			// controller-runtime's own packages log through its process-wide logger.
+			ctrl.SetLogger(log)
+			return operator.Run(cmd.Context(), cfg, opts, log.WithName("operator"))
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the host cluster (default: the in-cluster configuration)")
+	fs.StringVar(&opts.DefaultImage, "default-image", install.DefaultImage, "kplexd image of the control planes whose VirtualCluster names none")
+	fs.BoolVar(&opts.LeaderElect, "leader-elect", true, "elect a leader, so that only one operator replica acts")
+	fs.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", install.Namespace, "namespace of the leader election Lease")
+	fs.StringVar(&opts.HealthProbeAddress, "health-probe-bind-address", fmt.Sprintf(":%d", install.HealthPort), "address of /healthz and /readyz (0: off)")
+	fs.StringVar(&opts.MetricsAddress, "metrics-bind-address", "0", "address of /metrics (0: off)")
+	return cmd
+}

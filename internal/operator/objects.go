@@ -1,0 +1,277 @@
+package operator
+
+import (
+	"fmt"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/internal/devhost/image"
+	"github.com/kplex-dev/kplex/internal/install"
+)
+
+// Names of the host objects of a virtual cluster, in its namespace kplex-<name>. The
+// tenant's synced objects share the namespace; their names always end in a segment of 10
+// characters whose last two are digits, or of 16 (internal/translate), so none of these
+// names can be taken by a tenant.
+const (
+	ControlPlaneName = "kplex-controlplane" // StatefulSet and ServiceAccount
+	ServiceName      = "kplex-apiserver"
+	SyncerBinding    = "kplex-syncer" // RoleBinding to install.SyncerInTenant
+	dataVolume       = "data"
+	tmpVolume        = "tmp"
+	dataDir          = "/var/lib/kplex"
+	securePort       = 6443
+	servicePort      = 443
+)
+
+// Labels on every host object the operator creates.
+const (
+	LabelTenant    = "kplex.dev/tenant" // the VirtualCluster's name
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	managedBy      = "kplex-operator"
+)
+
+// defaultResources are the control plane's requests when the spec names none: measured
+// idle RSS of kplexd controlplane is about 300 MB; no limit, so a busy tenant is not killed.
+func defaultResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{Requests: corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("100m"),
+		corev1.ResourceMemory: resource.MustParse("320Mi"),
+	}}
+}
+
+// pkiVolumeSize is the volume of an external datastore's control plane: certificates and
+// kubeconfigs only, but they must survive restarts.
+const pkiVolumeSize = "64Mi"
+
+// ClusterBindingName is the ClusterRoleBinding of a tenant's syncer to install.SyncerCluster.
+func ClusterBindingName(vc string) string { return "kplex:syncer:" + vc }
+
+// Endpoint is the in-cluster URL of the virtual cluster's API server.
+func Endpoint(vc string) string {
+	return fmt.Sprintf("https://%s.%s.svc:%d", ServiceName, v1alpha1.HostNamespace(vc), servicePort)
+}
+
+func ownedLabels(vc string) map[string]string {
+	return map[string]string{LabelTenant: vc, LabelManagedBy: managedBy}
+}
+
+func objectMeta(vc *v1alpha1.VirtualCluster, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: v1alpha1.HostNamespace(vc.Name), Name: name, Labels: ownedLabels(vc.Name)}
+}
+
+// Namespace is the tenant's host namespace with Pod Security enforced at the spec's level.
+func Namespace(vc *v1alpha1.VirtualCluster) *corev1.Namespace {
+	level := string(vc.Spec.Isolation.PodSecurity)
+	if level == "" {
+		level = string(v1alpha1.PodSecurityRestricted)
+	}
+	l := ownedLabels(vc.Name)
+	for _, mode := range []string{"enforce", "audit", "warn"} {
+		l["pod-security.kubernetes.io/"+mode] = level
+		l["pod-security.kubernetes.io/"+mode+"-version"] = "latest"
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.HostNamespace(vc.Name), Labels: l}}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	return ns
+}
+
+// ServiceAccount is the control plane's host identity, which its syncer uses.
+func ServiceAccount(vc *v1alpha1.VirtualCluster) *corev1.ServiceAccount {
+	sa := &corev1.ServiceAccount{ObjectMeta: objectMeta(vc, ControlPlaneName), AutomountServiceAccountToken: ptr.To(false)}
+	sa.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceAccount"))
+	return sa
+}
+
+func syncerSubject(vc *v1alpha1.VirtualCluster) []rbacv1.Subject {
+	return []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: v1alpha1.HostNamespace(vc.Name), Name: ControlPlaneName}}
+}
+
+// RoleBinding grants the syncer syncer.HostRole's rights in the tenant's namespace only.
+func RoleBinding(vc *v1alpha1.VirtualCluster) *rbacv1.RoleBinding {
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: objectMeta(vc, SyncerBinding),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: install.SyncerInTenant},
+		Subjects:   syncerSubject(vc),
+	}
+	rb.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind("RoleBinding"))
+	return rb
+}
+
+// ClusterRoleBinding grants the syncer syncer.HostClusterRole's reads.
+func ClusterRoleBinding(vc *v1alpha1.VirtualCluster) *rbacv1.ClusterRoleBinding {
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: ClusterBindingName(vc.Name), Labels: ownedLabels(vc.Name)},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: install.SyncerCluster},
+		Subjects:   syncerSubject(vc),
+	}
+	crb.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"))
+	return crb
+}
+
+func selector(vc string) map[string]string {
+	return map[string]string{"app.kubernetes.io/name": ControlPlaneName, LabelTenant: vc}
+}
+
+// Service fronts the API server: port 443 to kplexd's secure port.
+func Service(vc *v1alpha1.VirtualCluster) *corev1.Service {
+	t := corev1.ServiceType(vc.Spec.Expose.Type)
+	if t == "" {
+		t = corev1.ServiceTypeClusterIP
+	}
+	svc := &corev1.Service{
+		ObjectMeta: objectMeta(vc, ServiceName),
+		Spec: corev1.ServiceSpec{
+			Type:     t,
+			Selector: selector(vc.Name),
+			Ports: []corev1.ServicePort{{Name: "https", Port: servicePort, Protocol: corev1.ProtocolTCP,
+				TargetPort: intstr.FromInt32(securePort)}},
+		},
+	}
+	svc.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Service"))
+	return svc
+}
+
+// DatastoreSecret is the copy, in the tenant's namespace, of the external datastore's DSN.
+func DatastoreSecret(vc *v1alpha1.VirtualCluster, dsn []byte) *corev1.Secret {
+	s := &corev1.Secret{ObjectMeta: objectMeta(vc, install.DatastoreSecret), Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{datastoreKey: dsn}}
+	s.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	return s
+}
+
+const datastoreKey = "dsn"
+
+// serviceNames are the DNS names of the API server's Service.
+func serviceNames(vc string) []string {
+	ns := v1alpha1.HostNamespace(vc)
+	return []string{ServiceName, ServiceName + "." + ns, ServiceName + "." + ns + ".svc", ServiceName + "." + ns + ".svc.cluster.local"}
+}
+
+// StatefulSet runs one kplexd control plane. clusterIP is the Service's address: pods on
+// the host reach the tenant's API server there, so it is a serving-certificate SAN and the
+// syncer's tenant API host. defaultImage is used unless the spec names one.
+func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, defaultImage string) *appsv1.StatefulSet {
+	ns := v1alpha1.HostNamespace(vc.Name)
+	img := vc.Spec.ControlPlane.Image
+	if img == "" {
+		img = defaultImage
+	}
+	args := []string{
+		"controlplane",
+		"--name=" + vc.Name,
+		"--data-dir=" + dataDir,
+		"--bind-address=0.0.0.0",
+		"--secure-port=" + strconv.Itoa(securePort),
+		// $(VAR) is expanded by the kubelet from the container's environment.
+		"--advertise-address=$(POD_IP)",
+		"--host-namespace=" + ns,
+		"--tenant-api-host=" + clusterIP + ":" + strconv.Itoa(servicePort),
+		"--publish-kubeconfig-secret=" + install.KubeconfigSecret,
+		"--publish-kubeconfig-server=" + Endpoint(vc.Name),
+	}
+	for _, san := range append(serviceNames(vc.Name), clusterIP) {
+		args = append(args, "--tls-san="+san)
+	}
+	if q := vc.Spec.Sync.QPS; q > 0 {
+		args = append(args, "--sync-qps="+strconv.Itoa(int(q)))
+	}
+	if b := vc.Spec.Sync.Burst; b > 0 {
+		args = append(args, "--sync-burst="+strconv.Itoa(int(b)))
+	}
+	env := []corev1.EnvVar{
+		{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+		{Name: "HOME", Value: "/tmp"},
+	}
+	size := vc.Spec.Datastore.EmbeddedSize()
+	var storageClass *string
+	if vc.Spec.Datastore.Type == v1alpha1.DatastoreExternal {
+		env = append(env, corev1.EnvVar{Name: "KPLEX_DATASTORE_ENDPOINT", ValueFrom: &corev1.EnvVarSource{
+			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: install.DatastoreSecret}, Key: datastoreKey}}})
+		args = append(args, "--datastore-endpoint=$(KPLEX_DATASTORE_ENDPOINT)")
+		size = resource.MustParse(pkiVolumeSize)
+	} else if e := vc.Spec.Datastore.Embedded; e != nil {
+		storageClass = e.StorageClassName
+	}
+	resources := vc.Spec.ControlPlane.Resources
+	if len(resources.Requests) == 0 && len(resources.Limits) == 0 {
+		resources = defaultResources()
+	}
+	probe := func(path string, period, failures int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: path, Port: intstr.FromInt32(securePort), Scheme: corev1.URISchemeHTTPS}},
+			PeriodSeconds: period, FailureThreshold: failures, TimeoutSeconds: 5,
+		}
+	}
+	podLabels := selector(vc.Name)
+	podLabels[LabelManagedBy] = managedBy
+	sts := &appsv1.StatefulSet{
+		ObjectMeta: objectMeta(vc, ControlPlaneName),
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:            ptr.To(int32(1)),
+			ServiceName:         ServiceName,
+			Selector:            &metav1.LabelSelector{MatchLabels: selector(vc.Name)},
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
+				Spec: corev1.PodSpec{
+					ServiceAccountName: ControlPlaneName,
+					// Only the syncer needs a host token: it runs with the in-cluster config.
+					AutomountServiceAccountToken: ptr.To(true),
+					EnableServiceLinks:           ptr.To(false),
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsNonRoot:   ptr.To(true),
+						FSGroup:        ptr.To(int64(image.NonRootUID)),
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
+					// kplexd stops within 10 s of SIGTERM.
+					TerminationGracePeriodSeconds: ptr.To(int64(15)),
+					Containers: []corev1.Container{{
+						Name:            "kplexd",
+						Image:           img,
+						ImagePullPolicy: corev1.PullIfNotPresent,
+						Args:            args,
+						Env:             env,
+						Ports:           []corev1.ContainerPort{{Name: "https", ContainerPort: securePort, Protocol: corev1.ProtocolTCP}},
+						// /readyz and /livez are open to anonymous requests
+						// (system:public-info-viewer); the kubelet does not verify the
+						// certificate of HTTPS probes.
+						StartupProbe:    probe("/livez", 2, 150),
+						LivenessProbe:   probe("/livez", 10, 6),
+						ReadinessProbe:  probe("/readyz", 2, 3),
+						SecurityContext: install.RestrictedSecurityContext(),
+						Resources:       resources,
+						VolumeMounts: []corev1.VolumeMount{
+							{Name: dataVolume, MountPath: dataDir},
+							{Name: tmpVolume, MountPath: "/tmp"},
+						},
+					}},
+					Volumes: []corev1.Volume{{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+				},
+			},
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				ObjectMeta: metav1.ObjectMeta{Name: dataVolume, Labels: ownedLabels(vc.Name)},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					StorageClassName: storageClass,
+					Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
+				},
+			}},
+			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+				WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
+				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+			},
+		},
+	}
+	sts.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("StatefulSet"))
+	return sts
+}

@@ -1,0 +1,318 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/internal/install"
+)
+
+// Finalizer holds a VirtualCluster until its host objects are gone.
+const Finalizer = "kplex.dev/host-objects"
+
+// fieldOwner is the operator's server-side apply identity.
+const fieldOwner = "kplex-operator"
+
+// How soon to look again at what is not watched: the kubeconfig Secret (the operator may
+// only get it by name), a terminating namespace, a missing datastore Secret.
+const (
+	pollStarting = 2 * time.Second
+	pollFailed   = 10 * time.Second
+)
+
+// Reconciler turns a VirtualCluster into its host objects and reports what it sees.
+type Reconciler struct {
+	Client client.Client
+	// Reader reads uncached: Secrets (never cached: the operator may read only two names)
+	// and namespaces it does not own yet.
+	Reader       client.Reader
+	Scheme       *runtime.Scheme
+	DefaultImage string
+}
+
+// errNamespaceConflict: kplex-<name> exists and belongs to somebody else.
+var errNamespaceConflict = errors.New("namespace conflict")
+
+// Reconcile: fetch -> finalizer -> phases; the status is patched once, at the end.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	vc := &v1alpha1.VirtualCluster{}
+	if err := r.Client.Get(ctx, req.NamespacedName, vc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := vc.DeepCopy()
+	defer func() {
+		vc.Status.ObservedGeneration = vc.Generation
+		if apiequality.Semantic.DeepEqual(before.Status, vc.Status) {
+			return
+		}
+		if perr := r.Client.Status().Patch(ctx, vc, client.MergeFrom(before)); perr != nil && !apierrors.IsNotFound(perr) {
+			err = errors.Join(err, fmt.Errorf("patch status of virtual cluster %s: %w", vc.Name, perr))
+		}
+	}()
+
+	if !vc.DeletionTimestamp.IsZero() {
+		return r.delete(ctx, vc)
+	}
+	if !controllerutil.ContainsFinalizer(vc, Finalizer) {
+		patch := client.MergeFrom(vc.DeepCopy())
+		controllerutil.AddFinalizer(vc, Finalizer)
+		if err := r.Client.Patch(ctx, vc, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer to virtual cluster %s: %w", vc.Name, err)
+		}
+		before.Finalizers = vc.Finalizers
+		before.ResourceVersion = vc.ResourceVersion
+	}
+	if vc.Status.Phase == "" {
+		vc.Status.Phase = v1alpha1.PhasePending
+	}
+	vc.Status.HostNamespace = v1alpha1.HostNamespace(vc.Name)
+	return r.provision(ctx, vc)
+}
+
+func (r *Reconciler) provision(ctx context.Context, vc *v1alpha1.VirtualCluster) (ctrl.Result, error) {
+	wait, err := r.applyHostObjects(ctx, vc)
+	switch {
+	case errors.Is(err, errNamespaceConflict):
+		r.set(vc, v1alpha1.ConditionHostObjects, false, v1alpha1.ReasonNamespaceConflict,
+			fmt.Sprintf("namespace %s exists and was not created for this virtual cluster: delete or rename it, or choose another name", vc.Status.HostNamespace))
+		r.summarise(vc, v1alpha1.PhaseFailed)
+		return ctrl.Result{RequeueAfter: pollFailed}, nil
+	case err != nil:
+		r.set(vc, v1alpha1.ConditionHostObjects, false, v1alpha1.ReasonCreateFailed, err.Error())
+		r.summarise(vc, v1alpha1.PhaseProvisioning)
+		return ctrl.Result{}, err
+	case wait != nil:
+		r.set(vc, v1alpha1.ConditionHostObjects, false, wait.reason, wait.message)
+		r.summarise(vc, wait.phase)
+		return ctrl.Result{RequeueAfter: wait.after}, nil
+	}
+	r.set(vc, v1alpha1.ConditionHostObjects, true, v1alpha1.ReasonCreated, "namespace, RBAC, Service and StatefulSet exist")
+	vc.Status.Endpoint = Endpoint(vc.Name)
+
+	sts := &appsv1.StatefulSet{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: vc.Status.HostNamespace, Name: ControlPlaneName}, sts); err != nil {
+		return ctrl.Result{}, fmt.Errorf("get statefulset %s/%s: %w", vc.Status.HostNamespace, ControlPlaneName, err)
+	}
+	cpReady := controlPlaneReady(sts)
+	if cpReady {
+		r.set(vc, v1alpha1.ConditionControlPlane, true, v1alpha1.ReasonControlPlaneReady, "the control-plane pod is ready")
+	} else {
+		r.set(vc, v1alpha1.ConditionControlPlane, false, v1alpha1.ReasonControlPlaneStarting,
+			fmt.Sprintf("%d/1 control-plane pods ready and up to date (statefulset %s/%s)", sts.Status.ReadyReplicas, sts.Namespace, sts.Name))
+	}
+
+	published, err := r.kubeconfigPublished(ctx, vc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if published {
+		vc.Status.KubeconfigSecret = &v1alpha1.SecretReference{Namespace: vc.Status.HostNamespace, Name: install.KubeconfigSecret}
+		r.set(vc, v1alpha1.ConditionKubeconfig, true, v1alpha1.ReasonKubeconfigPublished, "the admin kubeconfig is in the Secret")
+	} else {
+		r.set(vc, v1alpha1.ConditionKubeconfig, false, v1alpha1.ReasonKubeconfigMissing,
+			fmt.Sprintf("the control plane has not published Secret %s/%s yet", vc.Status.HostNamespace, install.KubeconfigSecret))
+	}
+	if cpReady && published {
+		r.summarise(vc, v1alpha1.PhaseReady)
+		return ctrl.Result{}, nil
+	}
+	r.summarise(vc, v1alpha1.PhaseProvisioning)
+	return ctrl.Result{RequeueAfter: pollStarting}, nil
+}
+
+// waiting says why provisioning cannot go on yet and when to look again.
+type waiting struct {
+	phase           v1alpha1.Phase
+	reason, message string
+	after           time.Duration
+}
+
+// applyHostObjects creates or updates every host object, in dependency order: the
+// Service before the StatefulSet, whose arguments carry its ClusterIP.
+func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualCluster) (*waiting, error) {
+	ns := vc.Status.HostNamespace
+	cur := &corev1.Namespace{}
+	err := r.Reader.Get(ctx, types.NamespacedName{Name: ns}, cur)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("get namespace %s: %w", ns, err)
+	case !cur.DeletionTimestamp.IsZero():
+		// E.g. the namespace of a deleted virtual cluster of the same name.
+		return &waiting{phase: v1alpha1.PhaseProvisioning, reason: v1alpha1.ReasonWaitingForHostNamespace,
+			message: fmt.Sprintf("namespace %s is still being deleted", ns), after: pollStarting}, nil
+	case cur.Labels[LabelTenant] != vc.Name || !metav1.IsControlledBy(cur, vc):
+		// Never adopt: a namespace of that name may hold somebody else's workloads.
+		return nil, errNamespaceConflict
+	}
+	objs := []client.Object{Namespace(vc), ServiceAccount(vc), RoleBinding(vc), ClusterRoleBinding(vc)}
+	if vc.Spec.Datastore.Type == v1alpha1.DatastoreExternal {
+		dsn, w, err := r.externalDSN(ctx, vc)
+		if w != nil || err != nil {
+			return w, err
+		}
+		objs = append(objs, DatastoreSecret(vc, dsn))
+	}
+	objs = append(objs, Service(vc))
+	for _, o := range objs {
+		if err := r.apply(ctx, vc, o); err != nil {
+			return nil, err
+		}
+	}
+	svc := &corev1.Service{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ServiceName}, svc); err != nil {
+		return nil, fmt.Errorf("get service %s/%s: %w", ns, ServiceName, err)
+	}
+	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		return nil, fmt.Errorf("service %s/%s has no cluster IP", ns, ServiceName)
+	}
+	return nil, r.apply(ctx, vc, StatefulSet(vc, svc.Spec.ClusterIP, r.DefaultImage))
+}
+
+// externalDSN reads the DSN the spec names from namespace kplex-system.
+func (r *Reconciler) externalDSN(ctx context.Context, vc *v1alpha1.VirtualCluster) ([]byte, *waiting, error) {
+	ref := vc.Spec.Datastore.External.SecretRef
+	key := ref.Key
+	if key == "" {
+		key = "dsn"
+	}
+	s := &corev1.Secret{}
+	err := r.Reader.Get(ctx, types.NamespacedName{Namespace: install.Namespace, Name: ref.Name}, s)
+	missing := func(msg string) ([]byte, *waiting, error) {
+		return nil, &waiting{phase: v1alpha1.PhaseFailed, reason: v1alpha1.ReasonDatastoreSecretMissing, message: msg, after: pollFailed}, nil
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return missing(fmt.Sprintf("spec.datastore.external.secretRef: Secret %s/%s not found: create it with the DSN under key %q", install.Namespace, ref.Name, key))
+	case err != nil:
+		return nil, nil, fmt.Errorf("get datastore secret %s/%s: %w", install.Namespace, ref.Name, err)
+	case len(s.Data[key]) == 0:
+		return missing(fmt.Sprintf("spec.datastore.external.secretRef: Secret %s/%s has no key %q: put the DSN there", install.Namespace, ref.Name, key))
+	}
+	return s.Data[key], nil, nil
+}
+
+// apply makes obj, owned by vc, what the operator wants, with server-side apply: fields
+// others set (the Service's cluster IP, defaults) stay, and an unchanged object is not
+// written.
+func (r *Reconciler) apply(ctx context.Context, vc *v1alpha1.VirtualCluster, obj client.Object) error {
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	if err := controllerutil.SetControllerReference(vc, obj, r.Scheme); err != nil {
+		return fmt.Errorf("own %s %s: %w", gvk.Kind, obj.GetName(), err)
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return fmt.Errorf("convert %s %s: %w", gvk.Kind, obj.GetName(), err)
+	}
+	delete(u, "status")
+	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
+	ac := client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u})
+	if err := r.Client.Apply(ctx, ac, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		return fmt.Errorf("apply %s %s/%s: %w", gvk.Kind, obj.GetNamespace(), obj.GetName(), err)
+	}
+	return nil
+}
+
+func controlPlaneReady(sts *appsv1.StatefulSet) bool {
+	return sts.Status.ObservedGeneration >= sts.Generation &&
+		sts.Status.ReadyReplicas >= 1 && sts.Status.UpdatedReplicas >= 1 &&
+		(sts.Status.UpdateRevision == "" || sts.Status.CurrentRevision == sts.Status.UpdateRevision)
+}
+
+func (r *Reconciler) kubeconfigPublished(ctx context.Context, vc *v1alpha1.VirtualCluster) (bool, error) {
+	s := &corev1.Secret{}
+	err := r.Reader.Get(ctx, types.NamespacedName{Namespace: vc.Status.HostNamespace, Name: install.KubeconfigSecret}, s)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get secret %s/%s: %w", vc.Status.HostNamespace, install.KubeconfigSecret, err)
+	}
+	return len(s.Data[v1alpha1.KubeconfigSecretKey]) > 0, nil
+}
+
+// delete removes the ClusterRoleBinding and the namespace (and with it everything in it),
+// and lets the VirtualCluster go once the namespace is gone.
+func (r *Reconciler) delete(ctx context.Context, vc *v1alpha1.VirtualCluster) (ctrl.Result, error) {
+	vc.Status.Phase = v1alpha1.PhaseDeleting
+	r.set(vc, v1alpha1.ConditionReady, false, v1alpha1.ReasonDeleting, "deleting the host objects")
+	if !controllerutil.ContainsFinalizer(vc, Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	ns := v1alpha1.HostNamespace(vc.Name)
+	crb := &rbacv1.ClusterRoleBinding{}
+	if err := r.Reader.Get(ctx, types.NamespacedName{Name: ClusterBindingName(vc.Name)}, crb); err == nil && metav1.IsControlledBy(crb, vc) {
+		if err := r.Client.Delete(ctx, crb); client.IgnoreNotFound(err) != nil {
+			return ctrl.Result{}, fmt.Errorf("delete cluster role binding %s: %w", crb.Name, err)
+		}
+	} else if client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("get cluster role binding %s: %w", ClusterBindingName(vc.Name), err)
+	}
+	cur := &corev1.Namespace{}
+	err := r.Reader.Get(ctx, types.NamespacedName{Name: ns}, cur)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return ctrl.Result{}, fmt.Errorf("get namespace %s: %w", ns, err)
+	case !metav1.IsControlledBy(cur, vc):
+		// Not ours (a conflict at creation): leave it.
+	default:
+		if cur.DeletionTimestamp.IsZero() {
+			if err := r.Client.Delete(ctx, cur); client.IgnoreNotFound(err) != nil {
+				return ctrl.Result{}, fmt.Errorf("delete namespace %s: %w", ns, err)
+			}
+		}
+		r.set(vc, v1alpha1.ConditionHostObjects, false, v1alpha1.ReasonDeleting, fmt.Sprintf("waiting for namespace %s to be deleted", ns))
+		return ctrl.Result{RequeueAfter: pollStarting}, nil
+	}
+	patch := client.MergeFrom(vc.DeepCopy())
+	controllerutil.RemoveFinalizer(vc, Finalizer)
+	if err := r.Client.Patch(ctx, vc, patch); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("remove finalizer of virtual cluster %s: %w", vc.Name, err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// set records a condition for the current generation.
+func (r *Reconciler) set(vc *v1alpha1.VirtualCluster, condType string, ok bool, reason, message string) {
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&vc.Status.Conditions, metav1.Condition{Type: condType, Status: status,
+		Reason: reason, Message: message, ObservedGeneration: vc.Generation})
+}
+
+// summarise sets the phase and the Ready condition, whose message is the first unmet
+// condition's.
+func (r *Reconciler) summarise(vc *v1alpha1.VirtualCluster, phase v1alpha1.Phase) {
+	vc.Status.Phase = phase
+	if phase == v1alpha1.PhaseReady {
+		r.set(vc, v1alpha1.ConditionReady, true, v1alpha1.ReasonReady, "the virtual cluster is ready: its admin kubeconfig is in the Secret named by status.kubeconfigSecret")
+		return
+	}
+	for _, t := range []string{v1alpha1.ConditionHostObjects, v1alpha1.ConditionControlPlane, v1alpha1.ConditionKubeconfig} {
+		if c := meta.FindStatusCondition(vc.Status.Conditions, t); c != nil && c.Status != metav1.ConditionTrue {
+			r.set(vc, v1alpha1.ConditionReady, false, c.Reason, c.Message)
+			return
+		}
+	}
+	r.set(vc, v1alpha1.ConditionReady, false, v1alpha1.ReasonProvisioning, "provisioning")
+}

@@ -1,0 +1,341 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/internal/install"
+	"github.com/kplex-dev/kplex/internal/operator"
+	"github.com/kplex-dev/kplex/internal/testenv"
+)
+
+// operatorEnv is a host API server with `kplex install` applied and `kplexd operator`
+// running under the operator's own service account (so its RBAC is what is tested).
+type operatorEnv struct {
+	host *testenv.ControlPlane
+	c    client.Client // host admin
+	kc   string        // the operator's kubeconfig
+	op   *exec.Cmd
+	t    *testing.T
+}
+
+func newOperatorEnv(ctx context.Context, t *testing.T) *operatorEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped under -short")
+	}
+	host := testenv.NewControlPlane(t, "--profile", "host")
+	host.Start(ctx)
+	installKplex(ctx, t, host.RESTConfig())
+	scheme, err := operator.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(host.RESTConfig(), client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := host.Client().CoreV1().ServiceAccounts(install.Namespace).CreateToken(ctx, install.OperatorName,
+		&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("token of the operator's service account: %v", err)
+	}
+	kc := kubeconfigFile(t, &rest.Config{Host: host.URL(), BearerToken: tok.Status.Token,
+		TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(host.DataDir, "pki", "ca.crt")}})
+	e := &operatorEnv{host: host, c: c, kc: kc, t: t}
+	e.startOperator()
+	return e
+}
+
+// startOperator runs `kplexd operator` as the operator's service account.
+func (e *operatorEnv) startOperator() {
+	e.t.Helper()
+	logPath := filepath.Join(e.t.TempDir(), "operator.log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.op = exec.Command(testenv.Binary(e.t, "kplexd"), "operator", "--kubeconfig", e.kc,
+		"--default-image=localhost/kplex/kplexd:test", "--health-probe-bind-address=0", "--leader-elect=true")
+	e.op.Stdout, e.op.Stderr = f, f
+	if err := e.op.Start(); err != nil {
+		e.t.Fatalf("start operator: %v", err)
+	}
+	op := e.op
+	e.t.Cleanup(func() {
+		op.Process.Kill()
+		op.Wait()
+		if e.t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			if len(b) > 6000 {
+				b = b[len(b)-6000:]
+			}
+			e.t.Logf("--- operator log ---\n%s", b)
+		}
+	})
+}
+
+// killOperator kills the operator hard, as a node failure would.
+func (e *operatorEnv) killOperator() {
+	e.op.Process.Kill()
+	e.op.Wait()
+}
+
+func (e *operatorEnv) create(ctx context.Context, name string, spec v1alpha1.VirtualClusterSpec) {
+	e.t.Helper()
+	if spec.Datastore.Type == "" {
+		spec.Datastore.Type = v1alpha1.DatastoreEmbedded
+	}
+	vc := &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
+	if err := e.c.Create(ctx, vc); err != nil {
+		e.t.Fatalf("create virtual cluster %s: %v", name, err)
+	}
+}
+
+// waitFor polls cond until it holds; it fails the test with cond's last explanation.
+func (e *operatorEnv) waitFor(ctx context.Context, what string, timeout time.Duration, cond func(ctx context.Context) (bool, string)) {
+	e.t.Helper()
+	last := ""
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		ok, why := cond(ctx)
+		last = why
+		return ok, nil
+	})
+	if err != nil {
+		e.t.Fatalf("%s: %v; last: %s", what, err, last)
+	}
+}
+
+func (e *operatorEnv) get(ctx context.Context, name string) *v1alpha1.VirtualCluster {
+	e.t.Helper()
+	vc := &v1alpha1.VirtualCluster{}
+	if err := e.c.Get(ctx, types.NamespacedName{Name: name}, vc); err != nil {
+		e.t.Fatalf("get virtual cluster %s: %v", name, err)
+	}
+	return vc
+}
+
+// waitCondition waits until the VirtualCluster's condition has the status and reason.
+func (e *operatorEnv) waitCondition(ctx context.Context, name, condType string, status metav1.ConditionStatus, reason string, phase v1alpha1.Phase) *v1alpha1.VirtualCluster {
+	e.t.Helper()
+	var vc *v1alpha1.VirtualCluster
+	e.waitFor(ctx, fmt.Sprintf("virtual cluster %s: %s=%s (%s), phase %s", name, condType, status, reason, phase), time.Minute, func(ctx context.Context) (bool, string) {
+		vc = e.get(ctx, name)
+		c := meta.FindStatusCondition(vc.Status.Conditions, condType)
+		if c == nil {
+			return false, fmt.Sprintf("no %s condition; status %+v", condType, vc.Status)
+		}
+		return c.Status == status && c.Reason == reason && vc.Status.Phase == phase && vc.Status.ObservedGeneration == vc.Generation,
+			fmt.Sprintf("phase %s, %s=%s reason %s: %s", vc.Status.Phase, condType, c.Status, c.Reason, c.Message)
+	})
+	return vc
+}
+
+// hostObjectsOf lists what exists on the host for the virtual cluster called name.
+func (e *operatorEnv) hostObjectsOf(ctx context.Context, name string) []string {
+	e.t.Helper()
+	ns := v1alpha1.HostNamespace(name)
+	var out []string
+	for _, o := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: operator.ClusterBindingName(name)}},
+		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.ControlPlaneName}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.ServiceName}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.ControlPlaneName}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.SyncerBinding}},
+	} {
+		err := e.c.Get(ctx, client.ObjectKeyFromObject(o), o)
+		switch {
+		case err == nil:
+			out = append(out, fmt.Sprintf("%T %s", o, o.GetName()))
+		case !apierrors.IsNotFound(err):
+			e.t.Fatalf("get %T %s: %v", o, o.GetName(), err)
+		}
+	}
+	return out
+}
+
+// TestOperatorProvisionsAndDeletes: a VirtualCluster becomes its host objects, with the
+// operator on exactly its installed rights; the status says truthfully what it waits for
+// (no kubelet runs here, so the control-plane pod never starts); spec changes roll out; a
+// killed operator converges; deletion removes every host object and touches no other
+// tenant's.
+func TestOperatorProvisionsAndDeletes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	e := newOperatorEnv(ctx, t)
+
+	e.create(ctx, "a", v1alpha1.VirtualClusterSpec{})
+	e.create(ctx, "b", v1alpha1.VirtualClusterSpec{Expose: v1alpha1.Expose{Type: v1alpha1.ExposeNodePort}})
+	for _, name := range []string{"a", "b"} {
+		vc := e.waitCondition(ctx, name, v1alpha1.ConditionControlPlane, metav1.ConditionFalse, v1alpha1.ReasonControlPlaneStarting, v1alpha1.PhaseProvisioning)
+		if !slices.Contains(vc.Finalizers, operator.Finalizer) {
+			t.Errorf("%s: no finalizer: %v", name, vc.Finalizers)
+		}
+		if c := meta.FindStatusCondition(vc.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonControlPlaneStarting {
+			t.Errorf("%s: Ready condition %+v, want False with reason %s", name, c, v1alpha1.ReasonControlPlaneStarting)
+		}
+		if c := meta.FindStatusCondition(vc.Status.Conditions, v1alpha1.ConditionKubeconfig); c == nil || c.Status != metav1.ConditionFalse {
+			t.Errorf("%s: KubeconfigPublished %+v, want False", name, c)
+		}
+		if vc.Status.Endpoint != "https://kplex-apiserver.kplex-"+name+".svc:443" || vc.Status.HostNamespace != "kplex-"+name || vc.Status.KubeconfigSecret != nil {
+			t.Errorf("%s: status %+v", name, vc.Status)
+		}
+		if got := e.hostObjectsOf(ctx, name); len(got) != 6 {
+			t.Errorf("%s: host objects %v, want all 6", name, got)
+		}
+	}
+
+	ns := &corev1.Namespace{}
+	if err := e.c.Get(ctx, types.NamespacedName{Name: "kplex-a"}, ns); err != nil {
+		t.Fatal(err)
+	}
+	if ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" || ns.Labels[operator.LabelTenant] != "a" {
+		t.Errorf("namespace labels %v", ns.Labels)
+	}
+	svc := &corev1.Service{}
+	if err := e.c.Get(ctx, types.NamespacedName{Namespace: "kplex-b", Name: operator.ServiceName}, svc); err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spec.Type != corev1.ServiceTypeNodePort || svc.Spec.ClusterIP == "" {
+		t.Errorf("b's service: type %s clusterIP %q", svc.Spec.Type, svc.Spec.ClusterIP)
+	}
+	sts := &appsv1.StatefulSet{}
+	if err := e.c.Get(ctx, types.NamespacedName{Namespace: "kplex-b", Name: operator.ControlPlaneName}, sts); err != nil {
+		t.Fatal(err)
+	}
+	args := sts.Spec.Template.Spec.Containers[0].Args
+	if !slices.Contains(args, "--tenant-api-host="+svc.Spec.ClusterIP+":443") || !slices.Contains(args, "--tls-san="+svc.Spec.ClusterIP) {
+		t.Errorf("statefulset args %v lack the service's cluster IP %s", args, svc.Spec.ClusterIP)
+	}
+	if img := sts.Spec.Template.Spec.Containers[0].Image; img != "localhost/kplex/kplexd:test" {
+		t.Errorf("image %q, want the operator's default", img)
+	}
+
+	t.Run("spec change rolls out", func(t *testing.T) {
+		vc := e.get(ctx, "a")
+		vc.Spec.ControlPlane.Image = "localhost/kplex/kplexd:v2"
+		vc.Spec.Isolation.PodSecurity = v1alpha1.PodSecurityBaseline
+		if err := e.c.Update(ctx, vc); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(ctx, "a's statefulset and namespace follow the spec", 30*time.Second, func(ctx context.Context) (bool, string) {
+			sts := &appsv1.StatefulSet{}
+			ns := &corev1.Namespace{}
+			if err := e.c.Get(ctx, types.NamespacedName{Namespace: "kplex-a", Name: operator.ControlPlaneName}, sts); err != nil {
+				return false, err.Error()
+			}
+			if err := e.c.Get(ctx, types.NamespacedName{Name: "kplex-a"}, ns); err != nil {
+				return false, err.Error()
+			}
+			img, level := sts.Spec.Template.Spec.Containers[0].Image, ns.Labels["pod-security.kubernetes.io/enforce"]
+			return img == "localhost/kplex/kplexd:v2" && level == "baseline", fmt.Sprintf("image %s, pod security %s", img, level)
+		})
+		e.waitCondition(ctx, "a", v1alpha1.ConditionControlPlane, metav1.ConditionFalse, v1alpha1.ReasonControlPlaneStarting, v1alpha1.PhaseProvisioning)
+	})
+
+	t.Run("namespace of somebody else is never adopted", func(t *testing.T) {
+		mustNamespace(ctx, t, e.host.Client(), "kplex-taken")
+		e.create(ctx, "taken", v1alpha1.VirtualClusterSpec{})
+		e.waitCondition(ctx, "taken", v1alpha1.ConditionHostObjects, metav1.ConditionFalse, v1alpha1.ReasonNamespaceConflict, v1alpha1.PhaseFailed)
+		if err := e.c.Delete(ctx, &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: "taken"}}); err != nil {
+			t.Fatal(err)
+		}
+		e.waitGone(ctx, "taken")
+		if err := e.c.Get(ctx, types.NamespacedName{Name: "kplex-taken"}, &corev1.Namespace{}); err != nil {
+			t.Fatalf("the foreign namespace must survive the virtual cluster's deletion: %v", err)
+		}
+	})
+
+	t.Run("external datastore waits for its secret", func(t *testing.T) {
+		e.create(ctx, "ext", v1alpha1.VirtualClusterSpec{Datastore: v1alpha1.Datastore{Type: v1alpha1.DatastoreExternal,
+			External: &v1alpha1.ExternalDatastore{SecretRef: v1alpha1.SecretKeyRef{Name: "ext-dsn", Key: "dsn"}}}})
+		vc := e.waitCondition(ctx, "ext", v1alpha1.ConditionHostObjects, metav1.ConditionFalse, v1alpha1.ReasonDatastoreSecretMissing, v1alpha1.PhaseFailed)
+		if msg := meta.FindStatusCondition(vc.Status.Conditions, v1alpha1.ConditionHostObjects).Message; !strings.Contains(msg, "kplex-system/ext-dsn") {
+			t.Errorf("message %q does not name the Secret", msg)
+		}
+		dsn := "postgres://kplex:secret@db.example:5432/ext"
+		if err := e.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: install.Namespace, Name: "ext-dsn"},
+			Data: map[string][]byte{"dsn": []byte(dsn)}}); err != nil {
+			t.Fatal(err)
+		}
+		e.waitCondition(ctx, "ext", v1alpha1.ConditionControlPlane, metav1.ConditionFalse, v1alpha1.ReasonControlPlaneStarting, v1alpha1.PhaseProvisioning)
+		copied := &corev1.Secret{}
+		if err := e.c.Get(ctx, types.NamespacedName{Namespace: "kplex-ext", Name: install.DatastoreSecret}, copied); err != nil {
+			t.Fatal(err)
+		}
+		if string(copied.Data["dsn"]) != dsn {
+			t.Errorf("copied DSN %q", copied.Data["dsn"])
+		}
+	})
+
+	t.Run("killed operator converges", func(t *testing.T) {
+		e.killOperator()
+		e.create(ctx, "c", v1alpha1.VirtualClusterSpec{})
+		e.startOperator()
+		e.waitCondition(ctx, "c", v1alpha1.ConditionControlPlane, metav1.ConditionFalse, v1alpha1.ReasonControlPlaneStarting, v1alpha1.PhaseProvisioning)
+		// Killed again right after the first objects appear, then restarted.
+		e.create(ctx, "d", v1alpha1.VirtualClusterSpec{})
+		e.waitFor(ctx, "d's namespace", 30*time.Second, func(ctx context.Context) (bool, string) {
+			err := e.c.Get(ctx, types.NamespacedName{Name: "kplex-d"}, &corev1.Namespace{})
+			return err == nil, fmt.Sprint(err)
+		})
+		e.killOperator()
+		e.startOperator()
+		e.waitCondition(ctx, "d", v1alpha1.ConditionControlPlane, metav1.ConditionFalse, v1alpha1.ReasonControlPlaneStarting, v1alpha1.PhaseProvisioning)
+		if got := e.hostObjectsOf(ctx, "d"); len(got) != 6 {
+			t.Errorf("d: host objects %v, want all 6", got)
+		}
+	})
+
+	t.Run("delete removes every host object and nothing else", func(t *testing.T) {
+		if err := e.c.Delete(ctx, &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: "a"}}); err != nil {
+			t.Fatal(err)
+		}
+		e.waitGone(ctx, "a")
+		if got := e.hostObjectsOf(ctx, "a"); len(got) != 0 {
+			t.Errorf("left behind after deleting a: %v", got)
+		}
+		if got := e.hostObjectsOf(ctx, "b"); len(got) != 6 {
+			t.Errorf("b touched by a's deletion: host objects %v", got)
+		}
+		if vc := e.get(ctx, "b"); vc.DeletionTimestamp != nil || vc.Status.Phase != v1alpha1.PhaseProvisioning {
+			t.Errorf("b: %+v", vc.Status)
+		}
+	})
+}
+
+// waitGone waits until the VirtualCluster is gone, which the finalizer allows only once its
+// host namespace is.
+func (e *operatorEnv) waitGone(ctx context.Context, name string) {
+	e.t.Helper()
+	e.waitFor(ctx, "virtual cluster "+name+" deleted", 2*time.Minute, func(ctx context.Context) (bool, string) {
+		vc := &v1alpha1.VirtualCluster{}
+		err := e.c.Get(ctx, types.NamespacedName{Name: name}, vc)
+		if apierrors.IsNotFound(err) {
+			return true, ""
+		}
+		return false, fmt.Sprintf("phase %s, conditions %+v, err %v", vc.Status.Phase, vc.Status.Conditions, err)
+	})
+}
