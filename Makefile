@@ -8,12 +8,14 @@ HEAVY := flock /tmp/kplex-heavy-build.lock
 
 build: kplexd kplex-devhost kplex
 
-# The README's first command: build, then two tenants side by side.
-demo: kplexd
+# The README's first command (root): build, bring the devhost up, install kplex, two
+# tenants each running a web server, each seeing only its own world.
+demo: build
 	$(ENV) go run ./hack/demo -bin $(CURDIR)/bin
 
+# Deletes the demo's tenants and stops the devhost.
 demo-down:
-	$(ENV) go run ./hack/demo -down
+	$(ENV) go run ./hack/demo -bin $(CURDIR)/bin -down
 
 kplexd:
 	$(ENV) $(HEAVY) go build -ldflags "$$KPLEX_LDFLAGS" -o bin/kplexd ./cmd/kplexd

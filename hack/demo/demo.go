@@ -1,203 +1,280 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"sort"
 	"strings"
-	"syscall"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/utils/ptr"
 
-	"github.com/kplex-dev/kplex/internal/readyz"
+	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/internal/cli/host"
+	"github.com/kplex-dev/kplex/internal/testenv"
 )
 
-type tenant struct {
-	name string
-	port int
-	dir  string
+// tenant is one virtual cluster of the demo and the namespace its web server runs in.
+type tenant struct{ name, namespace string }
+
+func tenants() []tenant { return []tenant{{"a", "shop"}, {"b", "blog"}} }
+
+type demo struct {
+	bin   string
+	start time.Time
 }
 
-func (t tenant) kubeconfig() string { return filepath.Join(t.dir, "kubeconfig", "admin.kubeconfig") }
+func (d *demo) step(format string, a ...any) {
+	fmt.Printf("[%6.1fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, a...))
+}
 
-func run(ctx context.Context, bin, dir string) error {
-	start := time.Now()
-	step := func(format string, a ...any) {
-		fmt.Printf("[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
-	}
-	tenants := []tenant{{"tenant-a", 17443, filepath.Join(dir, "tenant-a")}, {"tenant-b", 17444, filepath.Join(dir, "tenant-b")}}
-	clients := map[string]kubernetes.Interface{}
-	for _, t := range tenants {
-		step("starting %s: its own kube-apiserver, controllers and datastore (kplexd controlplane)", t.name)
-		if err := startTenant(bin, t); err != nil {
-			return err
-		}
-	}
-	for _, t := range tenants {
-		cs, err := waitReady(ctx, t)
-		if err != nil {
-			return err
-		}
-		clients[t.name] = cs
-		step("%s ready at https://127.0.0.1:%d", t.name, t.port)
-	}
-	for _, t := range tenants {
-		cs := clients[t.name]
-		ns := t.name + "-shop"
-		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return err
-		}
-		if err := deploy(ctx, cs, ns); err != nil {
-			return err
-		}
-		step("%s: created namespace %s and Deployment web (2 replicas)", t.name, ns)
-	}
-	for _, t := range tenants {
-		if err := waitPods(ctx, clients[t.name], t.name+"-shop", 2); err != nil {
-			return err
-		}
-	}
-	fmt.Println()
-	for _, t := range tenants {
-		nss, err := clients[t.name].CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return err
-		}
-		var names []string
-		for _, n := range nss.Items {
-			names = append(names, n.Name)
-		}
-		pods, _ := clients[t.name].CoreV1().Pods("").List(ctx, metav1.ListOptions{})
-		fmt.Printf("  %s sees namespaces: %s; pods: %d (its own)\n", t.name, strings.Join(names, ", "), len(pods.Items))
-	}
-	other := tenants[1]
-	stolen, err := clientcmd.BuildConfigFromFlags("", tenants[0].kubeconfig())
+// kplex runs bin/kplex against the devhost, its output indented under the step.
+func (d *demo) kplex(ctx context.Context, args ...string) error {
+	return d.run(ctx, filepath.Join(d.bin, "kplex"), append([]string{"--kubeconfig", host.DevhostKubeconfig}, args...)...)
+}
+
+func (d *demo) run(ctx context.Context, name string, args ...string) error {
+	d.step("$ %s %s", filepath.Base(name), strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, name, args...)
+	w := &indenter{}
+	cmd.Stdout, cmd.Stderr = w, w
+	err := cmd.Run()
+	w.flush()
 	if err != nil {
-		return err
+		return fmt.Errorf("%s %s: %w", filepath.Base(name), strings.Join(args, " "), err)
 	}
-	stolen.Host = fmt.Sprintf("https://127.0.0.1:%d", other.port)
-	stolen.TLSClientConfig.Insecure, stolen.TLSClientConfig.CAData, stolen.TLSClientConfig.CAFile = true, nil, ""
-	_, err = kubernetes.NewForConfigOrDie(stolen).CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-	fmt.Printf("  tenant-a's admin credentials used against tenant-b: %s\n", verdict(err))
-	fmt.Println()
-	fmt.Println("Pods stay Pending here: each tenant is a control plane only; the devhost and the syncer run them on real nodes.")
-	fmt.Println("Connect:")
-	for _, t := range tenants {
-		fmt.Printf("  export KUBECONFIG=%s   # %s\n", t.kubeconfig(), t.name)
-	}
-	fmt.Println("Stop: make demo-down")
 	return nil
 }
 
-func verdict(err error) string {
-	if apierrors.IsUnauthorized(err) {
-		return "refused (401 Unauthorized)"
-	}
-	if err == nil {
-		return "ACCEPTED: isolation broken"
-	}
-	return "refused (" + err.Error() + ")"
-}
-
-func startTenant(bin string, t tenant) error {
-	if err := os.MkdirAll(t.dir, 0o700); err != nil {
+func (d *demo) up(ctx context.Context) error {
+	d.start = time.Now()
+	d.step("kplex demo: a real host (the devhost), kplex installed on it, two tenants a and b")
+	if err := d.run(ctx, filepath.Join(d.bin, "kplex-devhost"), "up"); err != nil {
 		return err
 	}
-	if pid, err := readPID(t.dir); err == nil && syscall.Kill(pid, 0) == nil {
-		return nil // already running from an earlier `make demo`
-	}
-	log, err := os.OpenFile(filepath.Join(t.dir, "kplexd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
+	if err := d.kplex(ctx, "install"); err != nil {
 		return err
 	}
-	cmd := exec.Command(filepath.Join(bin, "kplexd"), "controlplane", "--name", t.name, "--data-dir", t.dir, "--secure-port", strconv.Itoa(t.port))
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives the demo command
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w (run `make build` first)", t.name, err)
-	}
-	return os.WriteFile(filepath.Join(t.dir, "kplexd.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600)
-}
-
-func readPID(dir string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "kplexd.pid"))
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
-}
-
-func waitReady(ctx context.Context, t tenant) (kubernetes.Interface, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	var cs kubernetes.Interface
-	connect := func() (rest.Interface, error) {
-		rc, err := clientcmd.BuildConfigFromFlags("", t.kubeconfig())
+	for _, t := range tenants() {
+		exists, err := d.exists(ctx, t.name)
 		if err != nil {
-			return nil, err // kubeconfig not written yet
+			return err
 		}
-		if cs, err = kubernetes.NewForConfig(rc); err != nil {
-			return nil, err
+		if exists {
+			d.step("virtual cluster %s exists from an earlier make demo: kept", t.name)
+			continue
 		}
-		return cs.Discovery().RESTClient(), nil
+		if err := d.kplex(ctx, "create", t.name, "--wait"); err != nil {
+			return err
+		}
 	}
-	if err := readyz.Poll(ctx, 200*time.Millisecond, connect, nil, nil); err != nil {
-		return nil, fmt.Errorf("%s not ready after 2 minutes: see %s", t.name, filepath.Join(t.dir, "kplexd.log"))
+	clients := map[string]kubernetes.Interface{}
+	for _, t := range tenants() {
+		d.step("$ kplex connect %s --print   (a client for tenant %s)", t.name, t.name)
+		cfg, stop, err := testenv.KplexConnect(ctx, filepath.Join(d.bin, "kplex"), t.name, "--kubeconfig", host.DevhostKubeconfig)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		if clients[t.name], err = kubernetes.NewForConfig(cfg); err != nil {
+			return err
+		}
 	}
-	return cs, nil
+	for _, t := range tenants() {
+		d.step("tenant %s: namespace %s, pod web (busybox httpd)", t.name, t.namespace)
+		if err := runWeb(ctx, clients[t.name], t.namespace); err != nil {
+			return fmt.Errorf("tenant %s: %w", t.name, err)
+		}
+	}
+	for _, t := range tenants() {
+		if err := waitRunning(ctx, clients[t.name], t.namespace, "web"); err != nil {
+			return fmt.Errorf("tenant %s: %w", t.name, err)
+		}
+	}
+	d.step("both web pods run on the devhost's node")
+	fmt.Println()
+	for _, t := range tenants() {
+		line, err := world(ctx, clients[t.name])
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  tenant %s sees %s\n", t.name, line)
+	}
+	other := tenants()[1].namespace
+	_, err := clients["a"].CoreV1().Namespaces().Get(ctx, other, metav1.GetOptions{})
+	fmt.Printf("  tenant a asks for b's namespace %s: %s\n", other, verdict(err))
+	hostLine, err := hostWorld(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  the host runs %s\n", hostLine)
+	fmt.Println()
+	fmt.Println("Connect to a tenant (kplex connect keeps a port-forward open while it runs):")
+	fmt.Printf("  sudo %s/kplex%s connect a   # adds context kplex-a to your kubeconfig; then kubectl get ns\n", d.bin, kubeconfigFlag())
+	fmt.Printf("  sudo %s/kplex%s list        # the host's view; also status a, delete a --wait\n", d.bin, kubeconfigFlag())
+	fmt.Println("Stop everything: sudo make demo-down")
+	return nil
 }
 
-func deploy(ctx context.Context, cs kubernetes.Interface, ns string) error {
-	labels := map[string]string{"app": "web"}
-	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "kplex/testbox:v1", ImagePullPolicy: corev1.PullNever}}}}}}
-	_, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		return nil
+// kubeconfigFlag is empty when kplex finds the devhost by itself (root has
+// no kubeconfig of its own).
+func kubeconfigFlag() string {
+	home, _ := os.UserHomeDir()
+	if _, err := os.Stat(filepath.Join(home, ".kube", "config")); err == nil || os.Getenv("KUBECONFIG") != "" {
+		return " --kubeconfig " + host.DevhostKubeconfig
 	}
-	return err
+	return ""
 }
 
-func waitPods(ctx context.Context, cs kubernetes.Interface, ns string, n int) error {
-	for range 300 {
-		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		if err == nil && len(pods.Items) >= n {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return errors.New("the controllers did not create the Deployment's pods within 30 s")
-}
-
-func stopAll(dir string) error {
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		td := filepath.Join(dir, e.Name())
-		if pid, err := readPID(td); err == nil {
-			if syscall.Kill(pid, syscall.SIGTERM) == nil {
-				for range 100 {
-					if syscall.Kill(pid, 0) != nil {
-						break
-					}
-					time.Sleep(100 * time.Millisecond)
+func (d *demo) down(ctx context.Context) error {
+	d.start = time.Now()
+	devhost := filepath.Join(d.bin, "kplex-devhost")
+	if exec.CommandContext(ctx, devhost, "status").Run() == nil {
+		for _, t := range tenants() {
+			if exists, err := d.exists(ctx, t.name); err == nil && exists {
+				if err := d.kplex(ctx, "delete", t.name, "--wait"); err != nil {
+					return err
 				}
-				fmt.Printf("stopped %s (pid %d)\n", e.Name(), pid)
 			}
 		}
 	}
-	return os.RemoveAll(dir)
+	return d.run(ctx, devhost, "down")
+}
+
+// exists says whether virtual cluster name exists (kplex status succeeds).
+func (d *demo) exists(ctx context.Context, name string) (bool, error) {
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join(d.bin, "kplex"), "--kubeconfig", host.DevhostKubeconfig, "status", name)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	switch {
+	case err == nil:
+		return true, nil
+	case strings.Contains(out.String(), "no virtual cluster"), strings.Contains(out.String(), "not installed"):
+		return false, nil
+	}
+	return false, fmt.Errorf("kplex status %s: %v: %s", name, err, strings.TrimSpace(out.String()))
+}
+
+// runWeb creates namespace ns and pod web in a tenant: busybox httpd, as
+// Pod Security "restricted" (which the host enforces) admits.
+func runWeb(ctx context.Context, c kubernetes.Interface, ns string) error {
+	_, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", ns, err)
+	}
+	pod := testenv.WebPod("web", "hello from "+ns)
+	if _, err := c.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create pod %s/web: %w", ns, err)
+	}
+	return nil
+}
+
+func waitRunning(ctx context.Context, c kubernetes.Interface, ns, name string) error {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		p, err := c.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodRunning {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			state := fmt.Sprint(err)
+			if err == nil {
+				state = host.PodState(p)
+			}
+			return fmt.Errorf("pod %s/%s not running after 3m (%s)", ns, name, state)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// world is what a tenant sees: its namespaces and pods.
+func world(ctx context.Context, c kubernetes.Interface) (string, error) {
+	nss, err := c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, n := range nss.Items {
+		names = append(names, n.Name)
+	}
+	pods, err := c.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	var ps []string
+	for _, p := range pods.Items {
+		ps = append(ps, fmt.Sprintf("%s/%s %s %s", p.Namespace, p.Name, p.Status.Phase, p.Status.PodIP))
+	}
+	return fmt.Sprintf("namespaces %s; pods %s", strings.Join(names, ", "), strings.Join(ps, ", ")), nil
+}
+
+// hostWorld lists the pods of the tenants' host namespaces.
+func hostWorld(ctx context.Context) (string, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", host.DevhostKubeconfig)
+	if err != nil {
+		return "", err
+	}
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for _, t := range tenants() {
+		ns := v1alpha1.HostNamespace(t.name)
+		pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return "", err
+		}
+		var names []string
+		for _, p := range pods.Items {
+			names = append(names, p.Name)
+		}
+		sort.Strings(names)
+		parts = append(parts, fmt.Sprintf("in %s: %s", ns, strings.Join(names, ", ")))
+	}
+	return strings.Join(parts, "; "), nil
+}
+
+func verdict(err error) string {
+	switch {
+	case apierrors.IsNotFound(err):
+		return "not found (b's world does not exist for a)"
+	case err == nil:
+		return "FOUND: isolation broken"
+	}
+	return "error: " + err.Error()
+}
+
+// indenter prints a child's output under the step, line by line.
+type indenter struct{ buf bytes.Buffer }
+
+func (w *indenter) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	for {
+		line, err := w.buf.ReadString('\n')
+		if err != nil {
+			w.buf.WriteString(line)
+			return len(p), nil
+		}
+		fmt.Print("    " + line)
+	}
+}
+
+func (w *indenter) flush() {
+	if w.buf.Len() > 0 {
+		fmt.Println("    " + w.buf.String())
+	}
 }
