@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -43,13 +47,57 @@ func (d *demo) kplex(ctx context.Context, args ...string) error {
 
 func (d *demo) run(ctx context.Context, name string, args ...string) error {
 	d.step("$ %s %s", filepath.Base(name), strings.Join(args, " "))
+	return runIndented(ctx, "    ", name, args...)
+}
+
+// runIndented runs a command, printing its output line by line after prefix.
+func runIndented(ctx context.Context, prefix, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
-	w := &indenter{}
+	w := &indenter{prefix: prefix}
 	cmd.Stdout, cmd.Stderr = w, w
 	err := cmd.Run()
 	w.flush()
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", filepath.Base(name), strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// tenantsWhere returns the names of the tenants whose existence is exists.
+func (d *demo) tenantsWhere(ctx context.Context, exists bool) ([]string, error) {
+	var names []string
+	for _, t := range tenants() {
+		ok, err := d.exists(ctx, t.name)
+		if err != nil {
+			return nil, err
+		}
+		if ok == exists {
+			names = append(names, t.name)
+		}
+	}
+	return names, nil
+}
+
+// eachTenant runs `kplex VERB NAME FLAGS...` for each name side by side, each
+// line of output prefixed with its tenant.
+func (d *demo) eachTenant(ctx context.Context, names []string, verb string, flags ...string) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(names))
+	for _, name := range names {
+		args := append([]string{"--kubeconfig", host.DevhostKubeconfig, verb, name}, flags...)
+		d.step("$ kplex %s   (output prefixed [%s])", strings.Join(args, " "), name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- runIndented(ctx, "    ["+name+"] ", filepath.Join(d.bin, "kplex"), args...)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -63,18 +111,15 @@ func (d *demo) up(ctx context.Context) error {
 	if err := d.kplex(ctx, "install"); err != nil {
 		return err
 	}
-	for _, t := range tenants() {
-		exists, err := d.exists(ctx, t.name)
-		if err != nil {
-			return err
-		}
-		if exists {
-			d.step("virtual cluster %s exists from an earlier make demo: kept", t.name)
-			continue
-		}
-		if err := d.kplex(ctx, "create", t.name, "--wait"); err != nil {
-			return err
-		}
+	missing, err := d.tenantsWhere(ctx, false)
+	if err != nil {
+		return err
+	}
+	if len(missing) < len(tenants()) {
+		d.step("virtual clusters from an earlier make demo are kept")
+	}
+	if err := d.eachTenant(ctx, missing, "create", "--wait"); err != nil {
+		return err
 	}
 	clients := map[string]kubernetes.Interface{}
 	for _, t := range tenants() {
@@ -108,8 +153,11 @@ func (d *demo) up(ctx context.Context) error {
 		}
 		fmt.Printf("  tenant %s sees %s\n", t.name, line)
 	}
+	for _, t := range tenants() {
+		fmt.Printf("  tenant %s's web pod answers: %s\n", t.name, fetchWeb(ctx, clients[t.name], t.namespace))
+	}
 	other := tenants()[1].namespace
-	_, err := clients["a"].CoreV1().Namespaces().Get(ctx, other, metav1.GetOptions{})
+	_, err = clients["a"].CoreV1().Namespaces().Get(ctx, other, metav1.GetOptions{})
 	fmt.Printf("  tenant a asks for b's namespace %s: %s\n", other, verdict(err))
 	hostLine, err := hostWorld(ctx)
 	if err != nil {
@@ -138,12 +186,12 @@ func (d *demo) down(ctx context.Context) error {
 	d.start = time.Now()
 	devhost := filepath.Join(d.bin, "kplex-devhost")
 	if exec.CommandContext(ctx, devhost, "status").Run() == nil {
-		for _, t := range tenants() {
-			if exists, err := d.exists(ctx, t.name); err == nil && exists {
-				if err := d.kplex(ctx, "delete", t.name, "--wait"); err != nil {
-					return err
-				}
-			}
+		existing, err := d.tenantsWhere(ctx, true)
+		if err != nil {
+			return err
+		}
+		if err := d.eachTenant(ctx, existing, "delete", "--wait"); err != nil {
+			return err
 		}
 	}
 	return d.run(ctx, devhost, "down")
@@ -259,9 +307,15 @@ func verdict(err error) string {
 }
 
 // indenter prints a child's output under the step, line by line.
-type indenter struct{ buf bytes.Buffer }
+type indenter struct {
+	prefix string
+	mu     sync.Mutex
+	buf    bytes.Buffer
+}
 
 func (w *indenter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.buf.Write(p)
 	for {
 		line, err := w.buf.ReadString('\n')
@@ -269,12 +323,43 @@ func (w *indenter) Write(p []byte) (int, error) {
 			w.buf.WriteString(line)
 			return len(p), nil
 		}
-		fmt.Print("    " + line)
+		fmt.Print(w.prefix + line)
 	}
 }
 
 func (w *indenter) flush() {
 	if w.buf.Len() > 0 {
-		fmt.Println("    " + w.buf.String())
+		fmt.Println(w.prefix + w.buf.String())
 	}
+}
+
+// devhostPods is the devhost's pod network: the machine routes it through the
+// devhost's veth, and the demo sends nothing anywhere else.
+func devhostPods() netip.Prefix { return netip.MustParsePrefix("10.244.0.0/16") }
+
+// fetchWeb gets the page of a tenant's web pod from this machine, at the
+// pod address the tenant sees.
+func fetchWeb(ctx context.Context, c kubernetes.Interface, ns string) string {
+	p, err := c.CoreV1().Pods(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	ip, err := netip.ParseAddr(p.Status.PodIP)
+	if err != nil || !devhostPods().Contains(ip) {
+		return fmt.Sprintf("not fetched (pod IP %q is not in the devhost's pod network)", p.Status.PodIP)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	url := "http://" + netip.AddrPortFrom(ip, 8080).String() + "/"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+	return fmt.Sprintf("GET %s -> %q", url, strings.TrimSpace(string(body)))
 }

@@ -79,20 +79,26 @@ func waitGone(ctx context.Context, h *host.Host, s output.Streams, name string, 
 		switch {
 		case err == nil:
 			state = "virtual cluster " + host.State(vc) + pendingFinalizers(vc)
-			p.Update(state)
-			return false, nil
 		case !apierrors.IsNotFound(err):
 			return false, h.Explain(err)
+		default:
+			state = "virtual cluster gone"
 		}
 		ns := &corev1.Namespace{}
 		err = h.Client.Get(ctx, client.ObjectKey{Name: v1alpha1.HostNamespace(name)}, ns)
 		switch {
-		case apierrors.IsNotFound(err):
+		case apierrors.IsNotFound(err) && state == "virtual cluster gone":
 			return true, nil
+		case apierrors.IsNotFound(err):
 		case err != nil:
 			return false, h.Explain(err)
+		default:
+			pods := &corev1.PodList{}
+			if err := h.Client.List(ctx, pods, client.InNamespace(ns.Name)); err != nil {
+				return false, h.Explain(err)
+			}
+			state += fmt.Sprintf("; host namespace %s %s, %d pods", ns.Name, ns.Status.Phase, len(pods.Items))
 		}
-		state = "virtual cluster gone; host namespace " + ns.Name + " " + string(ns.Status.Phase)
 		p.Update(state)
 		return false, nil
 	})
