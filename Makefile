@@ -10,7 +10,9 @@ build: kplexd kplex-devhost kplex
 
 # The README's first command (root): build, bring the devhost up, install kplex, two
 # tenants each running a web server, each seeing only its own world.
-demo: build
+demo:
+	@[ "$$(id -u)" = 0 ] || { echo "make demo: the devhost creates a network namespace and runs containers: run sudo make demo"; exit 1; }
+	$(MAKE) build
 	$(ENV) go run ./hack/demo -bin $(CURDIR)/bin
 
 # Deletes the demo's tenants and stops the devhost.

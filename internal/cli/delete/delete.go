@@ -97,7 +97,7 @@ func waitGone(ctx context.Context, h *host.Host, s output.Streams, name string, 
 			if err := h.Client.List(ctx, pods, client.InNamespace(ns.Name)); err != nil {
 				return false, h.Explain(err)
 			}
-			state += fmt.Sprintf("; host namespace %s %s, %d pods", ns.Name, ns.Status.Phase, len(pods.Items))
+			state += fmt.Sprintf("; host namespace %s %s, pods left: %d", ns.Name, ns.Status.Phase, len(pods.Items))
 		}
 		p.Update(state)
 		return false, nil
@@ -114,8 +114,10 @@ func waitGone(ctx context.Context, h *host.Host, s output.Streams, name string, 
 	return err
 }
 
+// pendingFinalizers names what holds the deletion back, unless the operator
+// says it is deleting.
 func pendingFinalizers(vc *v1alpha1.VirtualCluster) string {
-	if len(vc.Finalizers) == 0 {
+	if len(vc.Finalizers) == 0 || vc.Status.Phase == v1alpha1.PhaseDeleting {
 		return ""
 	}
 	return fmt.Sprintf(" (finalizers %v)", vc.Finalizers)
