@@ -15,39 +15,40 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// KplexConnect runs `kplex [globalArgs] connect NAME --print` as a user would
-// and returns a client config for the printed kubeconfig. When kplex
-// port-forwards to the virtual cluster (it says so on stderr and keeps
-// running), the config works until stop is called; stop ends the process.
-// Used by the e2e tests and by make demo.
-func KplexConnect(ctx context.Context, kplexBin, name string, globalArgs ...string) (cfg *rest.Config, stop func(), err error) {
+// KplexConnectProcess is a `kplex connect` run as a user would run it.
+type KplexConnectProcess struct {
+	mu       sync.Mutex
+	out      bytes.Buffer
+	errLines []string
+	cancel   context.CancelFunc
+	outDone  chan struct{}
+}
+
+// StartKplexConnect runs kplex with args (global flags, then connect NAME and
+// its flags) and returns once kplex says it forwards a port (it then keeps
+// running until Stop) or has exited successfully.
+func StartKplexConnect(ctx context.Context, kplexBin string, args ...string) (*KplexConnectProcess, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	args := append(append([]string{}, globalArgs...), "connect", name, "--print")
+	p := &KplexConnectProcess{cancel: cancel, outDone: make(chan struct{})}
 	cmd := exec.CommandContext(ctx, kplexBin, args...)
 	stdout, serr := cmd.StdoutPipe()
 	stderr, eerr := cmd.StderrPipe()
 	if serr != nil || eerr != nil {
 		cancel()
-		return nil, nil, fmt.Errorf("kplex connect %s: pipes: %v %v", name, serr, eerr)
+		return nil, fmt.Errorf("kplex %s: pipes: %v %v", strings.Join(args, " "), serr, eerr)
 	}
 	if err := cmd.Start(); err != nil {
 		cancel()
-		return nil, nil, fmt.Errorf("start kplex connect %s: %w", name, err)
+		return nil, fmt.Errorf("start kplex %s: %w", strings.Join(args, " "), err)
 	}
-	var (
-		mu       sync.Mutex
-		out      bytes.Buffer
-		errLines []string
-	)
-	outDone := make(chan struct{})
 	go func() {
-		defer close(outDone)
+		defer close(p.outDone)
 		buf := make([]byte, 4096)
 		for {
 			n, err := stdout.Read(buf)
-			mu.Lock()
-			out.Write(buf[:n])
-			mu.Unlock()
+			p.mu.Lock()
+			p.out.Write(buf[:n])
+			p.mu.Unlock()
 			if err != nil {
 				return
 			}
@@ -60,9 +61,9 @@ func KplexConnect(ctx context.Context, kplexBin, name string, globalArgs ...stri
 		s := bufio.NewScanner(stderr)
 		signalled := false
 		for s.Scan() {
-			mu.Lock()
-			errLines = append(errLines, s.Text())
-			mu.Unlock()
+			p.mu.Lock()
+			p.errLines = append(p.errLines, s.Text())
+			p.mu.Unlock()
 			if !signalled && strings.Contains(s.Text(), "forwarding 127.0.0.1:") {
 				signalled = true
 				close(forwarding)
@@ -72,42 +73,63 @@ func KplexConnect(ctx context.Context, kplexBin, name string, globalArgs ...stri
 	}()
 	waited := make(chan error, 1)
 	go func() {
-		<-outDone
+		<-p.outDone
 		<-errDone
 		waited <- cmd.Wait()
 	}()
-	stop = func() {
-		cancel()
-		<-outDone
-	}
-	fail := func(err error) (*rest.Config, func(), error) {
-		stop()
-		mu.Lock()
-		defer mu.Unlock()
-		return nil, nil, fmt.Errorf("kplex connect %s: %w: %s", name, err, strings.Join(errLines, "; "))
-	}
 	select {
 	case <-forwarding:
+		return p, nil
 	case err := <-waited:
-		if err != nil {
-			return fail(err)
+		if err == nil {
+			return p, nil
 		}
+		return nil, p.fail(fmt.Errorf("kplex %s: %w", strings.Join(args, " "), err))
 	case <-ctx.Done():
-		return fail(ctx.Err())
+		return nil, p.fail(ctx.Err())
+	}
+}
+
+// fail stops the process and adds what it said on stderr to err.
+func (p *KplexConnectProcess) fail(err error) error {
+	p.Stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return fmt.Errorf("%w: %s", err, strings.Join(p.errLines, "; "))
+}
+
+// Stdout is what kplex printed so far.
+func (p *KplexConnectProcess) Stdout() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]byte(nil), p.out.Bytes()...)
+}
+
+// Stop ends the process (and its port-forward).
+func (p *KplexConnectProcess) Stop() {
+	p.cancel()
+	<-p.outDone
+}
+
+// KplexConnect runs `kplex [globalArgs] connect NAME --print` and returns a
+// client config for the printed kubeconfig; it works until stop is called.
+// Used by the e2e tests and by make demo.
+func KplexConnect(ctx context.Context, kplexBin, name string, globalArgs ...string) (cfg *rest.Config, stop func(), err error) {
+	p, err := StartKplexConnect(ctx, kplexBin, append(append([]string{}, globalArgs...), "connect", name, "--print")...)
+	if err != nil {
+		return nil, nil, err
 	}
 	// kplex writes the kubeconfig before the forwarding line; the reader may lag.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		mu.Lock()
-		data := append([]byte(nil), out.Bytes()...)
-		mu.Unlock()
+		data := p.Stdout()
 		if kc, err := clientcmd.Load(data); err == nil && kc.CurrentContext != "" {
 			if cfg, err = clientcmd.RESTConfigFromKubeConfig(data); err != nil {
-				return fail(err)
+				return nil, nil, p.fail(err)
 			}
-			return cfg, stop, nil
+			return cfg, p.Stop, nil
 		}
 		if time.Now().After(deadline) {
-			return fail(fmt.Errorf("no kubeconfig printed"))
+			return nil, nil, p.fail(fmt.Errorf("kplex connect %s --print: no kubeconfig printed", name))
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
 	"github.com/kplex-dev/kplex/internal/testenv"
@@ -121,6 +122,49 @@ func TestE2ECLI(t *testing.T) {
 		st := kplex.ok(t, time.Minute, "status", "a")
 		if !strings.Contains(st, "Phase:          Ready") || !strings.Contains(st, "Running") {
 			t.Errorf("status a:\n%s", st)
+		}
+	})
+
+	t.Run("connect merges a context that works while kplex port-forwards", func(t *testing.T) {
+		// A user's kubeconfig: a copy of the devhost's, which kplex connect extends.
+		data, err := os.ReadFile(kplex.kubeconfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := filepath.Join(t.TempDir(), "config")
+		if err := os.WriteFile(own, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p, err := testenv.StartKplexConnect(ctx, kplex.bin, "--kubeconfig", own, "connect", "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Stop()
+		if out := string(p.Stdout()); !strings.Contains(out, "context kplex-b added to "+own) {
+			t.Errorf("connect output %q", out)
+		}
+		cfg, err := clientcmd.BuildConfigFromFlags("", own) // its current context is now kplex-b
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(cfg.Host, "https://127.0.0.1:") || cfg.TLSClientConfig.ServerName != "kplex-apiserver.kplex-b.svc" {
+			t.Errorf("merged context: server %s, tls-server-name %q", cfg.Host, cfg.TLSClientConfig.ServerName)
+		}
+		nss, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatalf("client of the merged context: %v", err)
+		}
+		for _, n := range nss.Items {
+			if n.Name == "shop" {
+				t.Error("tenant b's context sees tenant a's namespace shop")
+			}
+		}
+		// kplex itself keeps talking to the host while kplex-b is current.
+		if out := kplex.ok(t, time.Minute, "--kubeconfig", own, "list"); !strings.Contains(out, "kplex-a") {
+			t.Errorf("list with a tenant context current:\n%s", out)
+		}
+		if out := kplex.ok(t, time.Minute, "version"); !strings.Contains(out, "operator: running") || !strings.Contains(out, "Kubernetes v1.37.2") {
+			t.Errorf("version:\n%s", out)
 		}
 	})
 
