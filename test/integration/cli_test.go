@@ -257,6 +257,31 @@ func TestCLI(t *testing.T) {
 		if err != nil || pc.CurrentContext != "tenant-a" || len(pc.Contexts) != 1 {
 			t.Fatalf("printed kubeconfig: %v\n%s", err, printed)
 		}
+
+		// Whoever writes the Secret must not get a command run on the admin's
+		// machine, nor a status make kplex read another namespace's Secret.
+		hostile := &corev1.Secret{}
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: "kplex-a", Name: install.KubeconfigSecret}, hostile); err != nil {
+			t.Fatal(err)
+		}
+		kc, _ := clientcmd.Load(hostile.Data[v1alpha1.KubeconfigSecretKey])
+		for _, u := range kc.AuthInfos {
+			u.Exec = &clientcmdapi.ExecConfig{Command: "touch", Args: []string{filepath.Join(dir, "pwned")}, APIVersion: "client.authentication.k8s.io/v1"}
+		}
+		hostile.Data[v1alpha1.KubeconfigSecretKey], _ = clientcmd.Write(*kc)
+		if err := admin.Update(ctx, hostile); err != nil {
+			t.Fatal(err)
+		}
+		own.fails(ctx, t, []string{"connect", "a"}, "refusing the kubeconfig in Secret kplex-a/kplex-kubeconfig", "exec credential plugin")
+		vc := &v1alpha1.VirtualCluster{}
+		if err := admin.Get(ctx, client.ObjectKey{Name: "a"}, vc); err != nil {
+			t.Fatal(err)
+		}
+		vc.Status.KubeconfigSecret = &v1alpha1.SecretReference{Namespace: "kube-system", Name: "anything"}
+		if err := admin.Status().Update(ctx, vc); err != nil {
+			t.Fatal(err)
+		}
+		own.fails(ctx, t, []string{"connect", "a", "--print"}, "names Secret kube-system/anything, outside its host namespace kplex-a")
 	})
 
 	t.Run("delete", func(t *testing.T) {

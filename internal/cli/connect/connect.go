@@ -142,6 +142,12 @@ func tenantKubeconfig(ctx context.Context, h *host.Host, name string) (*clientcm
 	if ref == nil || vc.Status.Phase != v1alpha1.PhaseReady {
 		return nil, fmt.Errorf("virtual cluster %s is not ready (%s): kplex create --wait or kplex status %s", name, host.State(vc), name)
 	}
+	// The status names the Secret; only one in the cluster's own host
+	// namespace is its kubeconfig (never, say, a kube-system Secret that the
+	// admin running kplex may read).
+	if want := v1alpha1.HostNamespace(name); ref.Namespace != want {
+		return nil, fmt.Errorf("the status of %s names Secret %s/%s, outside its host namespace %s: refusing to read it", name, ref.Namespace, ref.Name, want)
+	}
 	secret := &corev1.Secret{}
 	if err := h.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, secret); err != nil {
 		return nil, fmt.Errorf("read the kubeconfig of %s (Secret %s/%s): %w", name, ref.Namespace, ref.Name, h.Explain(err))
@@ -154,7 +160,7 @@ func tenantKubeconfig(ctx context.Context, h *host.Host, name string) (*clientcm
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig of %s in Secret %s/%s: %w", name, ref.Namespace, ref.Name, err)
 	}
-	return cfg, nil
+	return sanitize(cfg, "Secret "+ref.Namespace+"/"+ref.Name)
 }
 
 // inClusterService says whether the endpoint is a Service address that only
