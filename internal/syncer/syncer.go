@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/kplex-dev/kplex/internal/syncer/pods"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -52,6 +53,8 @@ type Options struct {
 	// host reach it: KUBERNETES_SERVICE_HOST/PORT. Empty host: those variables are not set.
 	TenantAPIHost string
 	TenantAPIPort int
+	// DNS is the tenant's resolver given to pods (zero: pods keep their DNS settings).
+	DNS pods.DNS
 	// QPS and Burst limit each client (virtual and host). Zero: DefaultQPS, DefaultBurst.
 	QPS   float32
 	Burst int

@@ -51,6 +51,10 @@ func TestBadInputFailsWithOneClearLine(t *testing.T) {
 		{"unknown passthrough flag", []string{"--apiserver-arg", "no-such-flag=1"}, "invalid --apiserver-arg"},
 		{"bad passthrough value", []string{"--controller-manager-arg", "concurrent-deployment-syncs=many"}, "invalid --controller-manager-arg"},
 		{"unknown flag", []string{"--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{"DNS without the syncer", []string{"--dns-address", "127.0.0.1:1053"}, "--dns-address needs the syncer"},
+		{"pods sent to no DNS", []string{"--host-namespace", "x", "--tenant-dns-ip", "10.96.0.10"}, "--tenant-dns-ip needs --dns-address"},
+		{"bad DNS address", []string{"--host-namespace", "x", "--dns-address", "1053"}, "give HOST:PORT"},
+		{"bad tenant DNS IP", []string{"--host-namespace", "x", "--dns-address", ":1053", "--tenant-dns-ip", "dns.local"}, "--tenant-dns-ip \"dns.local\": give an IP address"},
 	}
 	if dsn := os.Getenv("KPLEX_TEST_POSTGRES"); dsn != "" {
 		u, _ := url.Parse(dsn)

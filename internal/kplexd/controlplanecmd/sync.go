@@ -27,6 +27,7 @@ type syncFlags struct {
 	tenantAPIHost  string
 	publishSecret  string
 	publishServer  string
+	dns            dnsFlags
 }
 
 // SyncConfig is a validated syncer configuration.
@@ -40,6 +41,8 @@ type SyncConfig struct {
 	TenantAPIPort int
 	// Publish, when set, puts the admin kubeconfig into a Secret of HostNamespace.
 	Publish *PublishConfig
+	// DNS is the tenant's DNS server, nil when not served.
+	DNS *DNSConfig
 }
 
 func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
@@ -47,6 +50,7 @@ func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.hostNamespace, "host-namespace", "", "host namespace the tenant's objects are copied into; setting it starts the syncer")
 	fs.Float32Var(&f.qps, "sync-qps", syncer.DefaultQPS, "syncer's queries per second to each API server")
 	fs.IntVar(&f.burst, "sync-burst", syncer.DefaultBurst, "syncer's burst of queries to each API server")
+	f.dns.addFlags(fs)
 	fs.StringVar(&f.tenantAPIHost, "tenant-api-host", "", "address (HOST or HOST:PORT) at which pods on the host reach this API server (default: --advertise-address and --secure-port)")
 	fs.StringVar(&f.publishSecret, "publish-kubeconfig-secret", "", "write the admin kubeconfig into this Secret of --host-namespace (key \"kubeconfig\") once ready")
 	fs.StringVar(&f.publishServer, "publish-kubeconfig-server", "", "API server URL in the published kubeconfig, e.g. https://kplex-apiserver.kplex-a.svc:443")
@@ -58,7 +62,14 @@ func (f *syncFlags) complete(cfg controlplane.Config) (*SyncConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	dc, err := f.dns.complete()
+	if err != nil {
+		return nil, err
+	}
 	if f.hostKubeconfig == "" && f.hostNamespace == "" {
+		if dc != nil {
+			return nil, fmt.Errorf("--dns-address needs the syncer (--host-namespace): the DNS serves the tenant's pods on the host")
+		}
 		return nil, nil
 	}
 	if f.hostNamespace == "" {
@@ -77,7 +88,7 @@ func (f *syncFlags) complete(cfg controlplane.Config) (*SyncConfig, error) {
 		return nil, fmt.Errorf("--sync-qps and --sync-burst must be positive")
 	}
 	sc := &SyncConfig{Host: host, HostNamespace: f.hostNamespace, QPS: f.qps, Burst: f.burst,
-		TenantAPIHost: cfg.AdvertiseAddress, TenantAPIPort: cfg.SecurePort, Publish: publish}
+		TenantAPIHost: cfg.AdvertiseAddress, TenantAPIPort: cfg.SecurePort, Publish: publish, DNS: dc}
 	if f.tenantAPIHost != "" {
 		sc.TenantAPIHost = f.tenantAPIHost
 		if h, p, err := net.SplitHostPort(f.tenantAPIHost); err == nil {
@@ -121,9 +132,14 @@ func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, a
 	if sc.TenantAPIHost == "" {
 		log.Info("No --tenant-api-host nor --advertise-address: pods will not get KUBERNETES_SERVICE_HOST for the tenant's API server")
 	}
+	if sc.DNS != nil {
+		if err := startDNS(ctx, sc.DNS, virtual, sc.TenantAPIHost, done, log.WithName("dns")); err != nil {
+			return err
+		}
+	}
 	s, err := syncer.New(syncer.Options{
 		Tenant: cfg.Name, HostNamespace: sc.HostNamespace, Virtual: virtual, Host: sc.Host,
-		TenantAPIHost: sc.TenantAPIHost, TenantAPIPort: sc.TenantAPIPort,
+		TenantAPIHost: sc.TenantAPIHost, TenantAPIPort: sc.TenantAPIPort, DNS: sc.DNS.podDNS(),
 		QPS: sc.QPS, Burst: sc.Burst, Log: log,
 	})
 	if err != nil {

@@ -38,7 +38,9 @@ type Reconciler struct {
 	TokenAudiences   []string
 	TokenLifetime    time.Duration
 	Workers          int
-	Log              logr.Logger
+	// DNS is the tenant's resolver (zero: pods keep their DNS settings).
+	DNS DNS
+	Log logr.Logger
 }
 
 // SetupWithManager registers the pod syncer and the host-side orphan collector.
@@ -138,7 +140,7 @@ func isTerminal(p *corev1.Pod) bool {
 
 // desired is the rewritten host pod of vpod.
 func (r *Reconciler) desired(ctx context.Context, vpod *corev1.Pod) (*corev1.Pod, bool, error) {
-	opts := RewriteOptions{APIHost: r.APIHost, APIPort: r.APIPort}
+	opts := RewriteOptions{APIHost: r.APIHost, APIPort: r.APIPort, DNS: r.DNS}
 	if vpod.Spec.EnableServiceLinks == nil || *vpod.Spec.EnableServiceLinks {
 		var svcs corev1.ServiceList
 		if err := r.Virtual.List(ctx, &svcs, client.InNamespace(vpod.Namespace)); err != nil {

@@ -44,6 +44,8 @@ type RewriteOptions struct {
 	// ServiceEnv are Docker-link variables of the virtual namespace's services; they are
 	// added to every container (before the container's own variables, which win).
 	ServiceEnv []corev1.EnvVar
+	// DNS is the tenant's resolver (zero: the pod's DNS settings are kept as they are).
+	DNS DNS
 }
 
 // TokenSecretName is the host Secret holding the virtual service-account token of pod
@@ -84,6 +86,9 @@ func HostPod(t *translate.Translator, virtual *corev1.Pod, o RewriteOptions) (po
 		spec.Hostname = virtual.Name // a pod sees its own (virtual) name as hostname
 	}
 	spec.Subdomain = "" // the tenant's DNS answers for it, not the host's
+	if o.DNS.Server != "" {
+		hostDNS(spec, ns, o.DNS)
+	}
 	for i := range spec.ImagePullSecrets {
 		spec.ImagePullSecrets[i].Name = rename(spec.ImagePullSecrets[i].Name)
 	}

@@ -42,10 +42,19 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 		Complete(r)
 }
 
+// The kube-system/kube-dns Service kplexd shows the tenant at its DNS address.
+const (
+	DNSServiceName = "kube-dns"
+	LabelComponent = "kplex.dev/component"
+	ComponentDNS   = "dns"
+)
+
 // Skipped reports the virtual Services that are not copied: the API server's own
-// "kubernetes" Service (pods reach the virtual API server through their environment).
+// "kubernetes" Service (pods reach the virtual API server through their environment) and
+// kplexd's kube-dns Service (the host Service of the control plane serves that address).
 func Skipped(s *corev1.Service) bool {
-	return s.Namespace == "default" && s.Name == "kubernetes"
+	return s.Namespace == "default" && s.Name == "kubernetes" ||
+		s.Namespace == "kube-system" && s.Name == DNSServiceName && s.Labels[LabelComponent] == ComponentDNS
 }
 
 // HostService is the host copy of a virtual Service: same cluster IPs, ports and type,
