@@ -50,6 +50,9 @@ func (o Options) Connect(env Env, log logr.Logger) (*Host, error) {
 		files = []string{rules.ExplicitPath}
 	}
 	raw, err := rules.Load()
+	if err != nil && strings.Contains(err.Error(), "permission denied") {
+		return nil, fmt.Errorf("load kubeconfig %s: %w: run kplex as a user who may read it (the devhost's is root's: sudo kplex ...), or pass another with --kubeconfig", strings.Join(files, ":"), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig %s: %w: fix the file or choose another with --kubeconfig", strings.Join(files, ":"), err)
 	}

@@ -75,6 +75,10 @@ current-context: h
 		t.Fatal(err)
 	}
 	empty := touch(t, filepath.Join(dir, "empty"))
+	private := touch(t, filepath.Join(dir, "private"))
+	if err := os.Chmod(private, 0); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		opts Options
@@ -92,6 +96,12 @@ current-context: h
 				}
 			}
 		})
+	}
+	if os.Geteuid() != 0 { // root reads any file
+		_, err := Options{Kubeconfig: private}.Connect(Env{}, testr.New(t))
+		if err == nil || !strings.Contains(err.Error(), "permission denied") || !strings.Contains(err.Error(), "sudo kplex") {
+			t.Errorf("unreadable kubeconfig: %v", err)
+		}
 	}
 	h, err := Options{Kubeconfig: cfg, Context: "g"}.Connect(Env{}, testr.New(t))
 	if err != nil || h.Context != "g" || h.Server() != "https://127.0.0.1:1" {
