@@ -56,34 +56,25 @@ func benchSyncer(ctx context.Context, o options) (r syncerResult, rerr error) {
 		}
 	}()
 	hostDir, virtualDir := filepath.Join(root, "host"), filepath.Join(root, "virtual")
-	host, hostPort, err := startKplexd(ctx, o.bin, hostDir, "--profile", "host")
+	host, hc, err := startKplexd(ctx, o.bin, hostDir, "--profile", "host")
 	if err != nil {
 		return r, err
 	}
 	defer stop(host)
-	hc, err := client(hostDir)
-	if err != nil {
-		return r, err
-	}
 	for _, ns := range []string{benchHostNS, "direct"} {
 		if err := namespace(ctx, hc, ns); err != nil {
 			return r, err
 		}
 	}
-	_ = hostPort
 	// The syncer runs with the host's admin kubeconfig here: its rights change nothing
 	// in what is timed (the integration tests run it with exactly syncer.HostRole).
-	virtual, _, err := startKplexd(ctx, o.bin, virtualDir, "--service-cidr", "10.96.128.0/20",
+	virtual, vc, err := startKplexd(ctx, o.bin, virtualDir, "--service-cidr", "10.96.128.0/20",
 		"--host-kubeconfig", filepath.Join(hostDir, "kubeconfig", "admin.kubeconfig"), "--host-namespace", benchHostNS,
 		"--tenant-api-host", "10.0.0.10:443")
 	if err != nil {
 		return r, err
 	}
 	defer stop(virtual)
-	vc, err := client(virtualDir)
-	if err != nil {
-		return r, err
-	}
 	if err := namespace(ctx, vc, "bench"); err != nil {
 		return r, err
 	}
@@ -93,45 +84,26 @@ func benchSyncer(ctx context.Context, o options) (r syncerResult, rerr error) {
 	}
 
 	fmt.Fprintf(os.Stderr, "syncer: %d pods at %d/s through the syncer\n", o.syncPods, o.syncRate)
-	hostSeen, err := watchSeen(ctx, hc, benchHostNS, func(p *corev1.Pod) (string, bool) {
+	virtualKey := func(p *corev1.Pod) (string, bool) {
 		ns, name, _, ok := tr.VirtualRef(p)
 		return ns + "/" + name, ok
-	})
-	if err != nil {
-		return r, err
 	}
-	r.toHost, r.totalSync, err = createPods(ctx, vc, "bench", o, hostSeen)
-	if err != nil {
+	if r.toHost, r.totalSync, err = createPods(ctx, vc, "bench", o, hc, benchHostNS, virtualKey); err != nil {
 		return r, err
 	}
 	fmt.Fprintf(os.Stderr, "syncer: the same pods directly on the host\n")
-	directSeen, err := watchSeen(ctx, hc, "direct", func(p *corev1.Pod) (string, bool) { return p.Namespace + "/" + p.Name, true })
-	if err != nil {
-		return r, err
-	}
-	r.direct, r.totalHost, err = createPods(ctx, hc, "direct", o, directSeen)
-	if err != nil {
+	ownKey := func(p *corev1.Pod) (string, bool) { return p.Namespace + "/" + p.Name, true }
+	if r.direct, r.totalHost, err = createPods(ctx, hc, "direct", o, hc, "direct", ownKey); err != nil {
 		return r, err
 	}
 
 	fmt.Fprintf(os.Stderr, "syncer: status back\n")
-	running := func(p *corev1.Pod) (string, bool) {
-		return p.Namespace + "/" + p.Name, p.Status.Phase == corev1.PodRunning
-	}
-	virtualRunning, err := watchSeen(ctx, vc, "bench", running)
-	if err != nil {
-		return r, err
-	}
 	if r.statusBack, err = setRunning(ctx, hc, benchHostNS, o, func(i int) (string, string) {
 		return tr.HostName("bench", podName(i)), "bench/" + podName(i)
-	}, virtualRunning); err != nil {
+	}, vc, "bench"); err != nil {
 		return r, err
 	}
-	hostRunning, err := watchSeen(ctx, hc, "direct", running)
-	if err != nil {
-		return r, err
-	}
-	if r.statusOn, err = setRunning(ctx, hc, "direct", o, func(i int) (string, string) { return podName(i), "direct/" + podName(i) }, hostRunning); err != nil {
+	if r.statusOn, err = setRunning(ctx, hc, "direct", o, func(i int) (string, string) { return podName(i), "direct/" + podName(i) }, hc, "direct"); err != nil {
 		return r, err
 	}
 	if r.syncerRSS, _, _, err = rss(virtual); err != nil {
@@ -142,25 +114,31 @@ func benchSyncer(ctx context.Context, o options) (r syncerResult, rerr error) {
 	return r, nil
 }
 
-func startKplexd(ctx context.Context, bin, dir string, args ...string) ([]*exec.Cmd, int, error) {
+// startKplexd runs `kplexd controlplane` in dir until ready and returns an admin client.
+func startKplexd(ctx context.Context, bin, dir string, args ...string) ([]*exec.Cmd, kubernetes.Interface, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	port, err := freePort()
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	argv := append([]string{"controlplane", "--name", "bench", "--data-dir", dir, "--secure-port", strconv.Itoa(port)}, args...)
 	c := command(dir, "kplexd", filepath.Join(bin, "kplexd"), argv...)
 	if err := c.Start(); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	cmds := []*exec.Cmd{c}
 	if err := waitReady(ctx, dir, port); err != nil {
 		stop(cmds)
-		return nil, 0, err
+		return nil, nil, err
 	}
-	return cmds, port, nil
+	cs, err := client(dir)
+	if err != nil {
+		stop(cmds)
+		return nil, nil, err
+	}
+	return cmds, cs, nil
 }
 
 // namespace creates ns and waits for its default service account (pods need it).
@@ -227,31 +205,24 @@ func watchSeen(ctx context.Context, cs kubernetes.Interface, ns string, match fu
 func podName(i int) string { return fmt.Sprintf("pod-%04d", i) }
 
 // createPods creates o.syncPods pods in ns at o.syncRate per second and returns, per pod,
-// the time from its create call to its appearance in s, and the time for all of them.
-func createPods(ctx context.Context, cs kubernetes.Interface, ns string, o options, s *seen) ([]time.Duration, time.Duration, error) {
-	defer s.stop()
-	started := make([]time.Time, o.syncPods)
-	errs := make(chan error, o.syncPods)
-	tick := time.NewTicker(time.Second / time.Duration(o.syncRate))
-	defer tick.Stop()
-	first := time.Now()
-	var wg sync.WaitGroup
-	for i := range o.syncPods {
-		<-tick.C
-		started[i] = time.Now()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: podName(i), Labels: map[string]string{"app": "bench"}},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "localhost/kplex/pause:v1"}}}}
-			if _, err := cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
-				errs <- fmt.Errorf("create pod %s/%s: %w", ns, p.Name, err)
-			}
-		}()
+// the time from its create call to its appearance in a watch of seenNS (keyed by key), and
+// the time for all of them.
+func createPods(ctx context.Context, cs kubernetes.Interface, ns string, o options, seenIn kubernetes.Interface, seenNS string, key func(*corev1.Pod) (string, bool)) ([]time.Duration, time.Duration, error) {
+	s, err := watchSeen(ctx, seenIn, seenNS, key)
+	if err != nil {
+		return nil, 0, err
 	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	defer s.stop()
+	first := time.Now()
+	started, err := paced(o, func(i int) error {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: podName(i), Labels: map[string]string{"app": "bench"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "localhost/kplex/pause:v1"}}}}
+		if _, err := cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create pod %s/%s: %w", ns, p.Name, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, 0, err
 	}
 	if err := waitCount(ctx, s, o.syncPods); err != nil {
@@ -270,41 +241,36 @@ func createPods(ctx context.Context, cs kubernetes.Interface, ns string, o optio
 }
 
 // setRunning marks each host pod Running, as a kubelet would, at o.syncRate per second,
-// and returns per pod the time until s sees it Running (s keyed by names(i)'s second value).
-func setRunning(ctx context.Context, hc kubernetes.Interface, ns string, o options, names func(int) (string, string), s *seen) ([]time.Duration, error) {
-	defer s.stop()
-	started := make([]time.Time, o.syncPods)
-	tick := time.NewTicker(time.Second / time.Duration(o.syncRate))
-	defer tick.Stop()
-	errs := make(chan error, o.syncPods)
-	var wg sync.WaitGroup
-	for i := range o.syncPods {
-		<-tick.C
-		started[i] = time.Now()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			hostName, _ := names(i)
-			// The host scheduler writes the pod's status too (no node fits): retry conflicts.
-			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-				p, err := hc.CoreV1().Pods(ns).Get(ctx, hostName, metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				now := metav1.Now()
-				p.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: fmt.Sprintf("10.244.%d.%d", i/250, i%250+1), StartTime: &now,
-					Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}}
-				_, err = hc.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{})
-				return err
-			})
-			if err != nil {
-				errs <- fmt.Errorf("set status of %s: %w", hostName, err)
-			}
-		}()
+// and returns per pod the time until a watch of seenNS sees it Running (keyed by the
+// second value of names).
+func setRunning(ctx context.Context, hc kubernetes.Interface, ns string, o options, names func(int) (string, string), seenIn kubernetes.Interface, seenNS string) ([]time.Duration, error) {
+	s, err := watchSeen(ctx, seenIn, seenNS, func(p *corev1.Pod) (string, bool) {
+		return p.Namespace + "/" + p.Name, p.Status.Phase == corev1.PodRunning
+	})
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	defer s.stop()
+	started, err := paced(o, func(i int) error {
+		hostName, _ := names(i)
+		// The host scheduler writes the pod's status too (no node fits): retry conflicts.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			p, err := hc.CoreV1().Pods(ns).Get(ctx, hostName, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			now := metav1.Now()
+			p.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: fmt.Sprintf("10.244.%d.%d", i/250, i%250+1), StartTime: &now,
+				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}}
+			_, err = hc.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("set status of %s: %w", hostName, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if err := waitCount(ctx, s, o.syncPods); err != nil {
@@ -317,6 +283,30 @@ func setRunning(ctx context.Context, hc kubernetes.Interface, ns string, o optio
 		lat[i] = at.Sub(started[i])
 	}
 	return lat, nil
+}
+
+// paced calls fn(0..o.syncPods-1), each in its own goroutine, o.syncRate per second, and
+// returns when each call started and the first error.
+func paced(o options, fn func(i int) error) ([]time.Time, error) {
+	started := make([]time.Time, o.syncPods)
+	errs := make(chan error, o.syncPods)
+	tick := time.NewTicker(time.Second / time.Duration(o.syncRate))
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	for i := range o.syncPods {
+		<-tick.C
+		started[i] = time.Now()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(i); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return started, <-errs
 }
 
 func waitCount(ctx context.Context, s *seen, n int) error {

@@ -13,7 +13,7 @@ import (
 )
 
 // podWorkers is how many virtual pods are synced at once.
-const podWorkers = 16
+const podWorkers = 64
 
 // register adds every resource syncer to the manager. This table is the whole list:
 // a resource is synced if and only if it appears here.
