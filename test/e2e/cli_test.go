@@ -77,9 +77,12 @@ func TestE2ECLI(t *testing.T) {
 		t.Fatalf("install did not finish: %s", out)
 	}
 	kplex.ok(t, time.Minute, "install") // idempotent, operator already available
-	for _, name := range []string{"a", "b"} {
+	// a keeps the default ClusterIP exposure (kplex connect port-forwards),
+	// b is exposed on a NodePort (kplex connect uses it directly).
+	for _, c := range []struct{ name, expose string }{{"a", "ClusterIP"}, {"b", "NodePort"}} {
+		name := c.name
 		start := time.Now()
-		out := kplex.ok(t, 5*time.Minute, "create", name, "--wait")
+		out := kplex.ok(t, 5*time.Minute, "create", name, "--wait", "--expose", c.expose)
 		if !strings.Contains(out, "virtualcluster "+name+" is Ready") {
 			t.Fatalf("create %s --wait: %s", name, out)
 		}
@@ -125,7 +128,7 @@ func TestE2ECLI(t *testing.T) {
 		}
 	})
 
-	t.Run("connect merges a context that works while kplex port-forwards", func(t *testing.T) {
+	t.Run("connect merges a context that reaches a NodePort directly", func(t *testing.T) {
 		// A user's kubeconfig: a copy of the devhost's, which kplex connect extends.
 		data, err := os.ReadFile(kplex.kubeconfig)
 		if err != nil {
@@ -147,7 +150,7 @@ func TestE2ECLI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(cfg.Host, "https://127.0.0.1:") || cfg.TLSClientConfig.ServerName != "kplex-apiserver.kplex-b.svc" {
+		if !strings.HasPrefix(cfg.Host, "https://10.213.0.2:") || cfg.TLSClientConfig.ServerName != "kplex-apiserver.kplex-b.svc" {
 			t.Errorf("merged context: server %s, tls-server-name %q", cfg.Host, cfg.TLSClientConfig.ServerName)
 		}
 		nss, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().Namespaces().List(ctx, metav1.ListOptions{})

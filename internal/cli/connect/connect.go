@@ -81,14 +81,24 @@ func Run(ctx context.Context, h *host.Host, s output.Streams, name, target strin
 	if err != nil {
 		return fmt.Errorf("virtual cluster %s: server %q: %w", name, cluster.Server, err)
 	}
-	if svcNS, svcName, port, inCluster := inClusterService(ctx, h, name, endpoint); inCluster {
+	svcNS, svcName, port, inCluster := inClusterService(ctx, h, name, endpoint)
+	addr, exposed := "", false
+	if inCluster {
+		if cluster.TLSServerName == "" {
+			// The serving certificate names the Service, not the address used.
+			cluster.TLSServerName = endpoint.Hostname()
+		}
+		addr, exposed = exposedAddress(ctx, h, svcNS, svcName, port)
+	}
+	switch {
+	case exposed:
+		cluster.Server = "https://" + addr
+		fmt.Fprintf(s.ErrOut, "%s is a name inside the host cluster: using Service %s/%s at %s\n", endpoint.Host, svcNS, svcName, addr)
+	case inCluster:
 		fctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		if fw, err = forward(fctx, h, svcNS, svcName, port, s.ErrOut); err != nil {
 			return fmt.Errorf("the API server of %s (%s) is reachable only inside the host cluster, and forwarding a port to it failed: %w", name, cluster.Server, err)
-		}
-		if cluster.TLSServerName == "" {
-			cluster.TLSServerName = endpoint.Hostname()
 		}
 		cluster.Server = "https://127.0.0.1:" + strconv.Itoa(int(fw.LocalPort))
 	}
