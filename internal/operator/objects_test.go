@@ -12,7 +12,7 @@ import (
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
 	"github.com/kplex-dev/kplex/internal/install"
-	"github.com/kplex-dev/kplex/internal/testenv"
+	"github.com/kplex-dev/kplex/internal/podsecurity"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -107,7 +107,9 @@ func TestStatefulSet(t *testing.T) {
 					t.Errorf("URL in args: %s", a)
 				}
 			}
-			testenv.RequireRestricted(t, &pod.ObjectMeta, &pod.Spec)
+			if v, err := podsecurity.RestrictedViolations(&pod.ObjectMeta, &pod.Spec); err != nil || len(v) > 0 {
+				t.Errorf("not Pod Security restricted: %v %v", v, err)
+			}
 			if !*c.SecurityContext.ReadOnlyRootFilesystem || *c.SecurityContext.RunAsUser != 65532 {
 				t.Error("control plane must run as 65532 with a read-only root filesystem")
 			}

@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
 	"github.com/kplex-dev/kplex/internal/install"
+	"github.com/kplex-dev/kplex/internal/ssa"
 )
 
 // Finalizer holds a VirtualCluster until its host objects are gone.
@@ -209,25 +209,12 @@ func (r *Reconciler) externalDSN(ctx context.Context, vc *v1alpha1.VirtualCluste
 	return s.Data[key], nil, nil
 }
 
-// apply makes obj, owned by vc, what the operator wants, with server-side apply: fields
-// others set (the Service's cluster IP, defaults) stay, and an unchanged object is not
-// written.
+// apply makes obj, owned by vc, what the operator wants.
 func (r *Reconciler) apply(ctx context.Context, vc *v1alpha1.VirtualCluster, obj client.Object) error {
-	gvk := obj.GetObjectKind().GroupVersionKind()
 	if err := controllerutil.SetControllerReference(vc, obj, r.Scheme); err != nil {
-		return fmt.Errorf("own %s %s: %w", gvk.Kind, obj.GetName(), err)
+		return fmt.Errorf("own %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
 	}
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return fmt.Errorf("convert %s %s: %w", gvk.Kind, obj.GetName(), err)
-	}
-	delete(u, "status")
-	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
-	ac := client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u})
-	if err := r.Client.Apply(ctx, ac, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("apply %s %s/%s: %w", gvk.Kind, obj.GetNamespace(), obj.GetName(), err)
-	}
-	return nil
+	return ssa.Apply(ctx, r.Client, obj, fieldOwner)
 }
 
 func controlPlaneReady(sts *appsv1.StatefulSet) bool {

@@ -6,61 +6,21 @@ import (
 	"testing"
 	"time"
 
-	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
 	"github.com/kplex-dev/kplex/internal/install"
 	"github.com/kplex-dev/kplex/internal/testenv"
 )
 
-// installKplex creates every object of `kplex install` (the CRD, kplex-system, RBAC, the
-// operator Deployment) and waits until the CRD is served.
+// installKplex applies every object of `kplex install` (the CRD, kplex-system, RBAC, the
+// operator Deployment) and returns a dynamic client of VirtualClusters.
 func installKplex(ctx context.Context, t *testing.T, cfg *rest.Config) dynamic.ResourceInterface {
 	t.Helper()
-	objs, err := install.Objects(install.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextv1.AddToScheme, v1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		if err := c.Create(ctx, o); err != nil {
-			t.Fatalf("install %s %s: %v", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
-		}
-	}
-	ext := apiextclient.NewForConfigOrDie(cfg)
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		cur, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, "virtualclusters.kplex.dev", metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		for _, cond := range cur.Status.Conditions {
-			if cond.Type == apiextv1.Established && cond.Status == apiextv1.ConditionTrue {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Fatalf("VirtualCluster CRD not established: %v", err)
-	}
+	testenv.InstallKplex(ctx, t, cfg, install.Options{})
 	return dynamic.NewForConfigOrDie(cfg).Resource(v1alpha1.GroupVersion.WithResource("virtualclusters"))
 }
 

@@ -1,0 +1,275 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/internal/install"
+	"github.com/kplex-dev/kplex/internal/operator"
+	"github.com/kplex-dev/kplex/internal/testenv"
+)
+
+// TestE2EOperator installs kplex on a devhost with its defaults, creates two virtual
+// clusters that become Ready, uses each through its published kubeconfig (a pod runs in
+// each, and neither sees the other's objects), then deletes one: none of its host objects
+// remain and the other is untouched.
+func TestE2EOperator(t *testing.T) {
+	env := startDevhost(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	c := testenv.InstallKplex(ctx, t, env.config, install.Options{})
+	names := []string{"a", "b"}
+	t.Cleanup(func() { // before the devhost goes down
+		if t.Failed() {
+			dumpHost(context.Background(), t, env, names)
+		}
+	})
+	waitFor(t, "operator available", 3*time.Minute, func(ctx context.Context) (bool, error) {
+		d := &appsv1.Deployment{}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: install.Namespace, Name: install.OperatorName}, d); err != nil {
+			return false, err
+		}
+		if d.Status.AvailableReplicas < 1 {
+			return false, fmt.Errorf("%d available", d.Status.AvailableReplicas)
+		}
+		return true, nil
+	})
+
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			if err := c.Create(ctx, &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: name},
+				Spec: v1alpha1.VirtualClusterSpec{Datastore: v1alpha1.Datastore{Type: v1alpha1.DatastoreEmbedded}}}); err != nil {
+				t.Errorf("create virtual cluster %s: %v", name, err)
+				return
+			}
+			if err := waitReady(ctx, c, name, 4*time.Minute); err != nil {
+				t.Error(err)
+				return
+			}
+			t.Logf("virtual cluster %s: create to Ready in %s", name, time.Since(start).Round(100*time.Millisecond))
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	tenants := map[string]kubernetes.Interface{}
+	for _, name := range names {
+		tenants[name] = tenantClient(ctx, t, env, c, name)
+	}
+	t.Run("each tenant runs a pod and sees only its own world", func(t *testing.T) {
+		for _, name := range names {
+			cs := tenants[name]
+			if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "only-" + name}}, metav1.CreateOptions{}); err != nil {
+				t.Fatalf("tenant %s: create namespace: %v", name, err)
+			}
+			waitFor(t, "default service account in tenant "+name, time.Minute, func(ctx context.Context) (bool, error) {
+				_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+				return err == nil, err
+			})
+			if _, err := cs.CoreV1().Pods("default").Create(ctx, tenantPod(), metav1.CreateOptions{}); err != nil {
+				t.Fatalf("tenant %s: create pod: %v", name, err)
+			}
+		}
+		for _, name := range names {
+			cs := tenants[name]
+			waitFor(t, "tenant "+name+"'s pod Running", 3*time.Minute, func(ctx context.Context) (bool, error) {
+				p, err := cs.CoreV1().Pods("default").Get(ctx, "work", metav1.GetOptions{})
+				if err != nil {
+					return false, err
+				}
+				if p.Status.Phase != corev1.PodRunning {
+					return false, fmt.Errorf("phase %s, conditions %v", p.Status.Phase, p.Status.Conditions)
+				}
+				return true, nil
+			})
+			other := "b"
+			if name == "b" {
+				other = "a"
+			}
+			if _, err := cs.CoreV1().Namespaces().Get(ctx, "only-"+other, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("tenant %s sees tenant %s's namespace: %v", name, other, err)
+			}
+		}
+	})
+
+	t.Run("delete a leaves nothing of a and b untouched", func(t *testing.T) {
+		bBefore := &v1alpha1.VirtualCluster{}
+		if err := c.Get(ctx, types.NamespacedName{Name: "b"}, bBefore); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := c.Delete(ctx, &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: "a"}}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "virtual cluster a gone", 3*time.Minute, func(ctx context.Context) (bool, error) {
+			err := c.Get(ctx, types.NamespacedName{Name: "a"}, &v1alpha1.VirtualCluster{})
+			if apierrors.IsNotFound(err) {
+				return true, nil
+			}
+			return false, fmt.Errorf("still there (err %v)", err)
+		})
+		t.Logf("virtual cluster a: delete to gone in %s", time.Since(start).Round(100*time.Millisecond))
+		if left := hostObjectsOf(ctx, t, c, "a"); len(left) > 0 {
+			t.Errorf("left behind by a: %v", left)
+		}
+		waitFor(t, "a's volumes released", time.Minute, func(ctx context.Context) (bool, error) {
+			pvs := &corev1.PersistentVolumeList{}
+			if err := c.List(ctx, pvs); err != nil {
+				return false, err
+			}
+			for _, pv := range pvs.Items {
+				if pv.Spec.ClaimRef != nil && pv.Spec.ClaimRef.Namespace == "kplex-a" {
+					return false, fmt.Errorf("volume %s of claim kplex-a/%s", pv.Name, pv.Spec.ClaimRef.Name)
+				}
+			}
+			return true, nil
+		})
+		bAfter := &v1alpha1.VirtualCluster{}
+		if err := c.Get(ctx, types.NamespacedName{Name: "b"}, bAfter); err != nil {
+			t.Fatal(err)
+		}
+		if bAfter.Status.Phase != v1alpha1.PhaseReady || bAfter.Generation != bBefore.Generation {
+			t.Errorf("b after a's deletion: phase %s generation %d (was %d)", bAfter.Status.Phase, bAfter.Generation, bBefore.Generation)
+		}
+		if len(hostObjectsOf(ctx, t, c, "b")) != 2 {
+			t.Errorf("b's host objects: %v", hostObjectsOf(ctx, t, c, "b"))
+		}
+		if _, err := tenants["b"].CoreV1().Pods("default").Get(ctx, "work", metav1.GetOptions{}); err != nil {
+			t.Errorf("tenant b after a's deletion: %v", err)
+		}
+	})
+}
+
+// waitReady waits for phase Ready, returning the last status seen on timeout.
+func waitReady(ctx context.Context, c client.Client, name string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	vc := &v1alpha1.VirtualCluster{}
+	for {
+		if err := c.Get(ctx, types.NamespacedName{Name: name}, vc); err == nil && vc.Status.Phase == v1alpha1.PhaseReady {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			r := meta.FindStatusCondition(vc.Status.Conditions, v1alpha1.ConditionReady)
+			return fmt.Errorf("virtual cluster %s not Ready after %s: phase %s, Ready condition %+v", name, timeout, vc.Status.Phase, r)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// tenantClient connects with the kubeconfig the control plane published. The machine
+// reaches pod addresses but not Service addresses, so it dials the control-plane pod and
+// verifies the certificate for the Service name that the kubeconfig names.
+func tenantClient(ctx context.Context, t *testing.T, env *devhostEnv, c client.Client, name string) kubernetes.Interface {
+	t.Helper()
+	vc := &v1alpha1.VirtualCluster{}
+	if err := c.Get(ctx, types.NamespacedName{Name: name}, vc); err != nil {
+		t.Fatal(err)
+	}
+	ref := vc.Status.KubeconfigSecret
+	if ref == nil {
+		t.Fatalf("%s is Ready without status.kubeconfigSecret", name)
+	}
+	s := &corev1.Secret{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, s); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(s.Data[v1alpha1.KubeconfigSecretKey])
+	if err != nil {
+		t.Fatalf("published kubeconfig of %s: %v", name, err)
+	}
+	if cfg.Host != vc.Status.Endpoint {
+		t.Errorf("kubeconfig server %s, status endpoint %s", cfg.Host, vc.Status.Endpoint)
+	}
+	pod := &corev1.Pod{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: operator.ControlPlaneName + "-0"}, pod); err != nil {
+		t.Fatal(err)
+	}
+	cfg.TLSClientConfig.ServerName = strings.TrimSuffix(strings.TrimPrefix(cfg.Host, "https://"), ":443")
+	cfg.Host = "https://" + pod.Status.PodIP + ":6443"
+	cs, err := kubernetes.NewForConfig(rest.CopyConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Discovery().ServerVersion(); err != nil {
+		t.Fatalf("tenant %s's API through its published kubeconfig: %v", name, err)
+	}
+	return cs
+}
+
+// tenantPod is a workload the tenant's restricted host namespace admits.
+func tenantPod() *corev1.Pod {
+	c := testboxContainer("work", "sleep", "3600")
+	c.SecurityContext = &corev1.SecurityContext{
+		RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To(int64(1000)), AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "work"}, Spec: corev1.PodSpec{Containers: []corev1.Container{c}}}
+}
+
+// hostObjectsOf lists the cluster-scoped host objects of a virtual cluster (its
+// namespace holds everything else).
+func hostObjectsOf(ctx context.Context, t *testing.T, c client.Client, name string) []string {
+	t.Helper()
+	var out []string
+	for _, o := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.HostNamespace(name)}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: operator.ClusterBindingName(name)}},
+	} {
+		err := c.Get(ctx, client.ObjectKeyFromObject(o), o)
+		if err == nil {
+			out = append(out, fmt.Sprintf("%T %s", o, o.GetName()))
+		} else if !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// dumpHost logs what the host shows of the virtual clusters, for a failed run.
+func dumpHost(ctx context.Context, t *testing.T, env *devhostEnv, names []string) {
+	for _, name := range names {
+		ns := v1alpha1.HostNamespace(name)
+		pods, err := env.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Logf("pods of %s: %v", ns, err)
+			continue
+		}
+		for _, p := range pods.Items {
+			t.Logf("pod %s/%s: phase %s, conditions %+v, containers %+v", ns, p.Name, p.Status.Phase, p.Status.Conditions, p.Status.ContainerStatuses)
+			logs, _ := env.client.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: ptr.To(int64(40))}).DoRaw(ctx)
+			t.Logf("logs of %s:\n%s", p.Name, logs)
+		}
+	}
+	pods, _ := env.client.CoreV1().Pods(install.Namespace).List(ctx, metav1.ListOptions{})
+	for _, p := range pods.Items {
+		logs, _ := env.client.CoreV1().Pods(install.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: ptr.To(int64(60))}).DoRaw(ctx)
+		t.Logf("operator %s (phase %s, conditions %+v, containers %+v) logs:\n%s", p.Name, p.Status.Phase, p.Status.Conditions, p.Status.ContainerStatuses, logs)
+	}
+}
