@@ -7,8 +7,10 @@ import (
 	"flag"
 	"io"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2/textlogger"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kplex-dev/kplex/internal/cli/connect"
 	"github.com/kplex-dev/kplex/internal/cli/create"
@@ -23,6 +25,12 @@ import (
 
 // NewCommand returns the kplex command with every verb.
 func NewCommand(stdout, stderr io.Writer) *cobra.Command {
+	cmd, _ := newCommand(stdout, stderr)
+	return cmd
+}
+
+// newCommand also returns the logger the commands write to (at -v).
+func newCommand(stdout, stderr io.Writer) (*cobra.Command, logr.Logger) {
 	logConfig := textlogger.NewConfig(textlogger.Output(stderr))
 	s := output.Streams{Out: stdout, ErrOut: stderr, Log: textlogger.NewLogger(logConfig)}
 	h := &host.Options{}
@@ -52,12 +60,16 @@ $KUBECONFIG, ~/.kube/config; on a devhost with none of these, its kubeconfig.`,
 	)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	return root
+	return root, s.Log
 }
 
 // Run parses args and runs the chosen command.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cmd := NewCommand(stdout, stderr)
+	cmd, log := newCommand(stdout, stderr)
+	// controller-runtime's client logs through its own package logger and,
+	// when none is set, warns on stderr after a while (kplex connect runs for
+	// hours): give it the command's logger.
+	ctrllog.SetLogger(log)
 	cmd.SetArgs(args)
 	return cmd.ExecuteContext(ctx)
 }
