@@ -50,9 +50,11 @@ bench: build baseline
 	$(ENV) go run ./hack/bench -bin $(CURDIR)/bin -out BENCHMARKS.md
 	@if [ "$$(id -u)" = 0 ]; then $(MAKE) bench-devhost; else echo "bench: the devhost benchmark needs root (sudo make bench-devhost)"; fi
 
-# The devhost benchmark (root): up to Ready, pod start latency, idle memory.
+# The devhost benchmarks (root): up to Ready, pod start latency, idle memory; then
+# kplex create --wait to Ready, one at a time and 10 at once, and each control plane's memory.
 bench-devhost: build
 	$(ENV) go run ./hack/bench/devhost -bin $(CURDIR)/bin -out BENCHMARKS.md
+	$(ENV) go run ./hack/bench/virtualclusters -bin $(CURDIR)/bin -out BENCHMARKS.md
 
 # A real single-node host for trying kplex by hand (root).
 devhost-up: build
