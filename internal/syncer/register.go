@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kplex-dev/kplex/internal/syncer/copier"
+	"github.com/kplex-dev/kplex/internal/syncer/nodes"
 	"github.com/kplex-dev/kplex/internal/syncer/persistentvolumeclaims"
 	"github.com/kplex-dev/kplex/internal/syncer/pods"
 	"github.com/kplex-dev/kplex/internal/syncer/services"
@@ -49,6 +50,10 @@ func (s *Syncer) register() error {
 		{"services", func() error {
 			return (&services.Reconciler{Virtual: virtual, VirtualReader: reader, Host: host, Translator: tr, Log: log.WithName("services")}).
 				SetupWithManager(s.mgr)
+		}},
+		{"nodes", func() error {
+			return (&nodes.Reconciler{Virtual: virtual, Host: host, Translator: tr, Kubelet: s.kubelet, Log: log.WithName("nodes")}).
+				SetupWithManager(context.Background(), s.mgr)
 		}},
 	}
 	for _, r := range table {

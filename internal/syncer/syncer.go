@@ -8,21 +8,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/kplex-dev/kplex/internal/syncer/nodes"
 	"github.com/kplex-dev/kplex/internal/syncer/pods"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
@@ -35,6 +39,9 @@ const (
 	DefaultQPS           = 200
 	DefaultBurst         = 400
 	DefaultTokenLifetime = time.Hour
+	// The kubelet proxy runs in the process of the API server that calls it.
+	DefaultKubeletAddress = "127.0.0.1"
+	DefaultKubeletPort    = 10250
 )
 
 // Options configure a Syncer.
@@ -63,7 +70,12 @@ type Options struct {
 	TokenAudiences []string
 	// TokenLifetime of those tokens; they are renewed at 80% of it. Zero: DefaultTokenLifetime.
 	TokenLifetime time.Duration
-	Log           logr.Logger
+	// KubeletAddress and KubeletPort: where the virtual nodes' kubelet API is served
+	// (kplexd's kubelet proxy), published as every virtual node's address and kubelet
+	// port. Empty: DefaultKubeletAddress and DefaultKubeletPort.
+	KubeletAddress string
+	KubeletPort    int32
+	Log            logr.Logger
 }
 
 // Syncer is a started or startable syncer for one tenant.
@@ -72,6 +84,8 @@ type Syncer struct {
 	tr   *translate.Translator
 	mgr  manager.Manager
 	host cluster.Cluster
+	// kubelet is the virtual nodes' kubelet endpoint.
+	kubelet nodes.Kubelet
 }
 
 // New builds the manager, the host cluster and every resource syncer; nothing runs
@@ -91,6 +105,10 @@ func New(opts Options) (*Syncer, error) {
 	}
 	if opts.TokenLifetime < 10*time.Minute {
 		return nil, fmt.Errorf("syncer: token lifetime %s is below the API server's minimum of 10m", opts.TokenLifetime)
+	}
+	kubelet, err := opts.kubelet()
+	if err != nil {
+		return nil, err
 	}
 	tr, err := translate.New(translate.Tenant{Name: opts.Tenant, HostNamespace: opts.HostNamespace})
 	if err != nil {
@@ -115,6 +133,7 @@ func New(opts Options) (*Syncer, error) {
 		o.Cache = cache.Options{
 			DefaultNamespaces:    map[string]cache.Config{opts.HostNamespace: {}},
 			DefaultLabelSelector: tr.OwnedSelector(),
+			ByObject:             map[client.Object]cache.ByObject{&corev1.Node{}: nodes.HostCache()},
 		}
 	})
 	if err != nil {
@@ -136,7 +155,7 @@ func New(opts Options) (*Syncer, error) {
 	if err := mgr.Add(hostCluster); err != nil {
 		return nil, err
 	}
-	s := &Syncer{opts: opts, tr: tr, mgr: mgr, host: hostCluster}
+	s := &Syncer{opts: opts, tr: tr, mgr: mgr, host: hostCluster, kubelet: kubelet}
 	if err := s.register(); err != nil {
 		return nil, err
 	}
@@ -172,6 +191,25 @@ func caOf(c *rest.Config) ([]byte, error) {
 		return b, nil
 	}
 	return nil, errors.New("syncer: the virtual API configuration has no CA: pods could not verify the API server")
+}
+
+// kubelet validates and defaults KubeletAddress and KubeletPort.
+func (o Options) kubelet() (nodes.Kubelet, error) {
+	addr, port := o.KubeletAddress, o.KubeletPort
+	if addr == "" {
+		addr = DefaultKubeletAddress
+	}
+	if port == 0 {
+		port = DefaultKubeletPort
+	}
+	ip := net.ParseIP(addr)
+	if ip == nil {
+		return nodes.Kubelet{}, fmt.Errorf("syncer: kubelet address %q is not an IP address: virtual nodes publish it as their InternalIP", addr)
+	}
+	if port < 1 || port > 65535 {
+		return nodes.Kubelet{}, fmt.Errorf("syncer: kubelet port %d out of range 1-65535", port)
+	}
+	return nodes.Kubelet{Address: ip, Port: port}, nil
 }
 
 // tenantEndpoint is the host:port pods use for the virtual API server, or "".

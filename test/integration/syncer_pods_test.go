@@ -302,11 +302,16 @@ func testStatusBack(ctx context.Context, t *testing.T, e *syncEnv) {
 	}
 }
 
-// setRunning reports a host pod running, as its kubelet would.
+// setRunning reports a host pod of namespace shop running, as its kubelet would.
 func setRunning(ctx context.Context, t *testing.T, e *syncEnv, name, ip string, restarts int32) {
 	t.Helper()
+	setRunningIn(ctx, t, e, "shop", name, ip, restarts)
+}
+
+func setRunningIn(ctx context.Context, t *testing.T, e *syncEnv, ns, name, ip string, restarts int32) {
+	t.Helper()
 	eventually(ctx, t, "host pod status update", func(ctx context.Context) (bool, error) {
-		hp, err := e.hostPod(ctx, "shop", name)
+		hp, err := e.hostPod(ctx, ns, name)
 		if err != nil {
 			return false, err
 		}
