@@ -22,6 +22,11 @@ func HostRole(namespace, name string) *rbacv1.Role {
 			{APIGroups: []string{""}, Resources: []string{"pods", "services", "configmaps", "secrets"}, Verbs: rw},
 			// Claims are provisioned and bound by the host; their status is only read.
 			{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: rw},
+			// The kubelet proxy: kubectl logs, exec, attach and port-forward of the tenant's pods
+			// in the virtual cluster become these subresources of their host copies. The
+			// streams connect by POST (SPDY, verb create) or by GET (websockets, verb get).
+			{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
+			{APIGroups: []string{""}, Resources: []string{"pods/exec", "pods/attach", "pods/portforward"}, Verbs: []string{"get", "create"}},
 		},
 	}
 }

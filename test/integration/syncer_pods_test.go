@@ -44,6 +44,7 @@ type syncEnv struct {
 	t                   *testing.T // the syncer logs to, and is stopped with, this test
 	stop                context.CancelFunc
 	done                chan error
+	kubeletPort         int32 // published in the virtual nodes; 0: the syncer's default
 }
 
 func newSyncEnv(ctx context.Context, t *testing.T) *syncEnv {
@@ -89,7 +90,7 @@ func (e *syncEnv) start() {
 	t.Helper()
 	s, err := syncer.New(syncer.Options{
 		Tenant: syncTenant, HostNamespace: hostNS, Virtual: e.virtualCfg, Host: e.hostCfg,
-		TenantAPIHost: "10.0.0.10", TenantAPIPort: 6443, Log: testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
+		TenantAPIHost: "10.0.0.10", TenantAPIPort: 6443, KubeletPort: e.kubeletPort, Log: testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
 	})
 	if err != nil {
 		t.Fatal(err)

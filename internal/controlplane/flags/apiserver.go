@@ -74,6 +74,9 @@ func APIServer(c APIServerConfig) []string {
 		{Key: "event-ttl", Value: "1h"},
 	}
 	if !c.HostProfile {
+		// A virtual cluster's only kubelet is kplexd's kubelet proxy, serving a certificate
+		// of the cluster CA: the API server's kubelet client identity goes nowhere else.
+		a = append(a, args.Arg{Key: "kubelet-certificate-authority", Value: p.CACert()})
 		// Storage version migration rewrites storage kplex manages: a tenant could create
 		// the objects but nothing would act on them. Dynamic resource allocation stays on
 		// although only the host runs device drivers: the resource-quota controller

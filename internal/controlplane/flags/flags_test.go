@@ -58,6 +58,12 @@ func TestAPIServerProfiles(t *testing.T) {
 	if v, _ := value(virt, "enable-admission-plugins"); strings.Contains(v, "NodeRestriction") {
 		t.Error("virtual profile has no kubelets to restrict")
 	}
+	if v, _ := value(virt, "kubelet-certificate-authority"); v == "" {
+		t.Error("virtual profile must verify its kubelet (kplexd's kubelet proxy)")
+	}
+	if _, ok := value(hostArgs, "kubelet-certificate-authority"); ok {
+		t.Error("host profile kubelets serve self-signed certificates")
+	}
 	if v, _ := value(virt, "advertise-address"); v == "127.0.0.1" || v == "" {
 		t.Errorf("virtual advertise address %q: loopback is refused by kube-apiserver", v)
 	}

@@ -26,7 +26,7 @@ func clusterLeaves(opts Options) []leaf {
 		client(ClientAdmin, "kplex-admin", "system:masters"),
 		client(ClientControllerManager, "system:kube-controller-manager"),
 		client(ClientScheduler, "system:kube-scheduler"),
-		client(ClientAPIServerKubeletClient, "kube-apiserver-kubelet-client", "system:masters"),
+		client(ClientAPIServerKubeletClient, APIServerKubeletClientCN, "system:masters"),
 		client(ClientKplex, "kplex:syncer", "kplex:components"),
 	}
 }

@@ -21,6 +21,10 @@ const (
 	ClientKplex                  = "kplex"
 )
 
+// APIServerKubeletClientCN is the common name of the API server's client certificate
+// towards kubelets (ClientAPIServerKubeletClient): kplexd's kubelet proxy serves no one else.
+const APIServerKubeletClientCN = "kube-apiserver-kubelet-client"
+
 const (
 	caValidity   = 10 * 365 * 24 * time.Hour
 	leafValidity = 365 * 24 * time.Hour

@@ -116,19 +116,33 @@ func newKeyPair(der []byte, key crypto.Signer) (*keyPair, error) {
 // SignClient issues a fresh client certificate and key from the cluster CA,
 // e.g. to hand out credentials to a tenant. The files in b are not changed.
 func SignClient(b *Bundle, cn string, orgs []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
-	if cn == "" {
-		return nil, nil, fmt.Errorf("pki: sign client: empty common name")
+	return signFromCA(b, clientSpec(cn, orgs, validity))
+}
+
+// SignServing issues a fresh serving certificate and key from the cluster CA for the
+// given IP addresses and DNS names, e.g. for kplexd's kubelet proxy, which the API server
+// verifies against the cluster CA. The files in b are not changed.
+func SignServing(b *Bundle, cn string, ips []net.IP, dnsNames []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	if len(ips) == 0 && len(dnsNames) == 0 {
+		return nil, nil, fmt.Errorf("pki: sign serving %s: no IP address or DNS name", cn)
 	}
-	if validity <= 0 {
-		return nil, nil, fmt.Errorf("pki: sign client %s: validity %s is not positive", cn, validity)
+	return signFromCA(b, certSpec{cn: cn, usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, ips: ips, dnsNames: dnsNames, validity: validity})
+}
+
+func signFromCA(b *Bundle, spec certSpec) (certPEM, keyPEM []byte, err error) {
+	if spec.cn == "" {
+		return nil, nil, fmt.Errorf("pki: sign: empty common name")
+	}
+	if spec.validity <= 0 {
+		return nil, nil, fmt.Errorf("pki: sign %s: validity %s is not positive", spec.cn, spec.validity)
 	}
 	ca, err := loadCA(b.CACert(), b.CAKey())
 	if err != nil {
-		return nil, nil, fmt.Errorf("pki: sign client %s: %w", cn, err)
+		return nil, nil, fmt.Errorf("pki: sign %s: %w", spec.cn, err)
 	}
-	kp, err := issue(ca, clientSpec(cn, orgs, validity), b.now())
+	kp, err := issue(ca, spec, b.now())
 	if err != nil {
-		return nil, nil, fmt.Errorf("pki: sign client %s: %w", cn, err)
+		return nil, nil, fmt.Errorf("pki: sign %s: %w", spec.cn, err)
 	}
 	return kp.certPEM, kp.keyPEM, nil
 }

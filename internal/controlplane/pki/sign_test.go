@@ -2,6 +2,7 @@ package pki
 
 import (
 	"crypto/x509"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -70,5 +71,34 @@ func TestSignClientErrors(t *testing.T) {
 				t.Errorf("err = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestSignServing(t *testing.T) {
+	t.Parallel()
+	b := mustEnsure(t, testOptions(t))
+	if _, _, err := SignServing(b, "kubelet-proxy", nil, nil, time.Hour); err == nil || !strings.Contains(err.Error(), "no IP address or DNS name") {
+		t.Errorf("no names: err = %v", err)
+	}
+	certPEM, _, err := SignServing(b, "kubelet-proxy", []net.IP{net.ParseIP("127.0.0.1")}, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "proxy.crt")
+	if err := os.WriteFile(path, certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := verify(t, path, b.CACert(), x509.ExtKeyUsageServerAuth, t0); err != nil {
+		t.Error(err)
+	}
+	if err := verify(t, path, b.CACert(), x509.ExtKeyUsageClientAuth, t0); err == nil {
+		t.Error("serving cert verifies for client auth")
+	}
+	cert, err := parseCert(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cert.IPAddresses) != 1 || !cert.IPAddresses[0].Equal(net.ParseIP("127.0.0.1")) || len(cert.DNSNames) != 0 {
+		t.Errorf("SANs = %v %v", cert.IPAddresses, cert.DNSNames)
 	}
 }

@@ -9,11 +9,14 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kplex-dev/kplex/internal/controlplane"
+	"github.com/kplex-dev/kplex/internal/controlplane/pki"
+	"github.com/kplex-dev/kplex/internal/kubeletproxy"
 	"github.com/kplex-dev/kplex/internal/syncer"
 )
 
@@ -28,6 +31,8 @@ type syncFlags struct {
 	publishSecret  string
 	publishServer  string
 	dns            dnsFlags
+	kubeletAddress string
+	kubeletPort    int
 }
 
 // SyncConfig is a validated syncer configuration.
@@ -43,6 +48,10 @@ type SyncConfig struct {
 	Publish *PublishConfig
 	// DNS is the tenant's DNS server, nil when not served.
 	DNS *DNSConfig
+	// KubeletAddress and KubeletPort: where the kubelet proxy listens, published in the
+	// virtual nodes; port 0 picks a free one.
+	KubeletAddress net.IP
+	KubeletPort    int
 }
 
 func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
@@ -54,6 +63,8 @@ func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.tenantAPIHost, "tenant-api-host", "", "address (HOST or HOST:PORT) at which pods on the host reach this API server (default: --advertise-address and --secure-port)")
 	fs.StringVar(&f.publishSecret, "publish-kubeconfig-secret", "", "write the admin kubeconfig into this Secret of --host-namespace (key \"kubeconfig\") once ready")
 	fs.StringVar(&f.publishServer, "publish-kubeconfig-server", "", "API server URL in the published kubeconfig, e.g. https://kplex-apiserver.kplex-a.svc:443")
+	fs.StringVar(&f.kubeletAddress, "kubelet-proxy-address", syncer.DefaultKubeletAddress, "IP address the kubelet proxy (logs, exec, attach, port-forward of the tenant's pods) listens on; virtual nodes publish it, and only this process's API server calls it")
+	fs.IntVar(&f.kubeletPort, "kubelet-proxy-port", 0, "port of the kubelet proxy, published in the virtual nodes (0: any free port)")
 }
 
 // complete returns nil when the syncer is not asked for.
@@ -87,8 +98,16 @@ func (f *syncFlags) complete(cfg controlplane.Config) (*SyncConfig, error) {
 	if f.qps <= 0 || f.burst <= 0 {
 		return nil, fmt.Errorf("--sync-qps and --sync-burst must be positive")
 	}
+	ip := net.ParseIP(f.kubeletAddress)
+	if ip == nil || ip.IsUnspecified() {
+		return nil, fmt.Errorf("--kubelet-proxy-address %q: give the IP address the API server calls (e.g. 127.0.0.1), not a wildcard", f.kubeletAddress)
+	}
+	if f.kubeletPort < 0 || f.kubeletPort > 65535 {
+		return nil, fmt.Errorf("--kubelet-proxy-port %d: want 0 (any free port) to 65535", f.kubeletPort)
+	}
 	sc := &SyncConfig{Host: host, HostNamespace: f.hostNamespace, QPS: f.qps, Burst: f.burst,
-		TenantAPIHost: cfg.AdvertiseAddress, TenantAPIPort: cfg.SecurePort, Publish: publish, DNS: dc}
+		TenantAPIHost: cfg.AdvertiseAddress, TenantAPIPort: cfg.SecurePort, Publish: publish, DNS: dc,
+		KubeletAddress: ip, KubeletPort: f.kubeletPort}
 	if f.tenantAPIHost != "" {
 		sc.TenantAPIHost = f.tenantAPIHost
 		if h, p, err := net.SplitHostPort(f.tenantAPIHost); err == nil {
@@ -137,15 +156,39 @@ func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, a
 			return err
 		}
 	}
+	// The kubelet proxy listens first: the virtual nodes publish its port.
+	l, err := net.Listen("tcp", net.JoinHostPort(sc.KubeletAddress.String(), strconv.Itoa(sc.KubeletPort)))
+	if err != nil {
+		return fmt.Errorf("kubelet proxy: listen (choose another --kubelet-proxy-port): %w", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
 	s, err := syncer.New(syncer.Options{
 		Tenant: cfg.Name, HostNamespace: sc.HostNamespace, Virtual: virtual, Host: sc.Host,
 		TenantAPIHost: sc.TenantAPIHost, TenantAPIPort: sc.TenantAPIPort, DNS: sc.DNS.podDNS(),
+		KubeletAddress: sc.KubeletAddress.String(), KubeletPort: int32(port),
 		QPS: sc.QPS, Burst: sc.Burst, Log: log,
 	})
 	if err != nil {
+		l.Close()
 		return err
 	}
-	log.Info("Starting syncer", "hostNamespace", sc.HostNamespace, "host", sc.Host.Host)
-	go func() { done <- s.Start(ctx) }()
+	cert, cas, err := kubeletproxy.TLSFromPKI(&pki.Bundle{Dir: filepath.Join(cfg.DataDir, "pki")}, sc.KubeletAddress)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	proxy, err := kubeletproxy.New(kubeletproxy.Options{Virtual: virtual, Host: sc.Host, Translator: s.Translator(),
+		ClientCAs: cas, Certificate: cert, Log: log.WithName("kubelet-proxy")})
+	if err != nil {
+		l.Close()
+		return err
+	}
+	log.Info("Starting syncer", "hostNamespace", sc.HostNamespace, "host", sc.Host.Host, "kubeletProxy", l.Addr().String())
+	go func() {
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return s.Start(gctx) })
+		g.Go(func() error { return proxy.Serve(gctx, l) })
+		done <- g.Wait()
+	}()
 	return nil
 }
