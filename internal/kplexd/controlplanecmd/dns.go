@@ -96,15 +96,16 @@ func (c *DNSConfig) podDNS() pods.DNS {
 	return pods.DNS{Server: c.TenantIP.String(), Zone: c.Domain}
 }
 
-// startDNS serves the tenant's DNS from the virtual API server; its end is reported on done.
-func startDNS(ctx context.Context, c *DNSConfig, virtual *rest.Config, apiHost string, done chan<- error, log logr.Logger) error {
+// newDNS prepares the tenant's DNS server on the virtual API server and returns the
+// function that serves it until its context ends.
+func newDNS(ctx context.Context, c *DNSConfig, virtual *rest.Config, apiHost string, log logr.Logger) (func(context.Context) error, error) {
 	cs, err := kubernetes.NewForConfig(virtual)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	src, err := dns.NewInformerSource(cs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r := &dns.Resolver{Zone: c.Domain + ".", Source: src}
 	if ip, err := netip.ParseAddr(apiHost); err == nil {
@@ -121,15 +122,13 @@ func startDNS(ctx context.Context, c *DNSConfig, virtual *rest.Config, apiHost s
 			log.Error(err, "The virtual cluster has no kube-system/kube-dns Service; DNS still works for pods")
 		}
 	}
-	go func() {
+	return func(ctx context.Context) error {
 		if err := src.Start(ctx); err != nil {
-			done <- err
-			return
+			return err
 		}
 		log.Info("Serving DNS", "address", c.Address, "domain", c.Domain, "upstreams", c.Upstreams)
-		done <- srv.ListenAndServe(ctx, c.Address)
-	}()
-	return nil
+		return srv.ListenAndServe(ctx, c.Address)
+	}, nil
 }
 
 // ensureDNSService shows the tenant a kube-system/kube-dns Service at the DNS address, for

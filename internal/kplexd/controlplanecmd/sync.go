@@ -151,8 +151,9 @@ func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, a
 	if sc.TenantAPIHost == "" {
 		log.Info("No --tenant-api-host nor --advertise-address: pods will not get KUBERNETES_SERVICE_HOST for the tenant's API server")
 	}
+	var serveDNS func(context.Context) error
 	if sc.DNS != nil {
-		if err := startDNS(ctx, sc.DNS, virtual, sc.TenantAPIHost, done, log.WithName("dns")); err != nil {
+		if serveDNS, err = newDNS(ctx, sc.DNS, virtual, sc.TenantAPIHost, log.WithName("dns")); err != nil {
 			return err
 		}
 	}
@@ -188,6 +189,9 @@ func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, a
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return s.Start(gctx) })
 		g.Go(func() error { return proxy.Serve(gctx, l) })
+		if serveDNS != nil {
+			g.Go(func() error { return serveDNS(gctx) })
+		}
 		done <- g.Wait()
 	}()
 	return nil
