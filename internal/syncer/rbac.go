@@ -27,6 +27,8 @@ func HostRole(namespace, name string) *rbacv1.Role {
 			// streams connect by POST (SPDY, verb create) or by GET (websockets, verb get).
 			{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
 			{APIGroups: []string{""}, Resources: []string{"pods/exec", "pods/attach", "pods/portforward"}, Verbs: []string{"get", "create"}},
+			// Tenant policies, translated to select and admit only the tenant's own pods.
+			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: rw},
 		},
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/kplex-dev/kplex/internal/syncer/copier"
+	"github.com/kplex-dev/kplex/internal/syncer/networkpolicies"
 	"github.com/kplex-dev/kplex/internal/syncer/nodes"
 	"github.com/kplex-dev/kplex/internal/syncer/persistentvolumeclaims"
 	"github.com/kplex-dev/kplex/internal/syncer/pods"
@@ -46,6 +48,10 @@ func (s *Syncer) register() error {
 		{"persistentvolumeclaims", func() error {
 			return (&copier.Reconciler[*corev1.PersistentVolumeClaim]{Kind: persistentvolumeclaims.Kind(tr), Virtual: virtual, VirtualReader: reader,
 				Host: host, Translator: tr, Events: events, Log: log.WithName("persistentvolumeclaims")}).SetupWithManager(context.Background(), s.mgr)
+		}},
+		{"networkpolicies", func() error {
+			return (&copier.Reconciler[*networkingv1.NetworkPolicy]{Kind: networkpolicies.Kind(tr, virtual, networkpolicies.DeniedCIDRs()), Virtual: virtual,
+				VirtualReader: reader, Host: host, Translator: tr, Log: log.WithName("networkpolicies")}).SetupWithManager(context.Background(), s.mgr)
 		}},
 		{"services", func() error {
 			return (&services.Reconciler{Virtual: virtual, VirtualReader: reader, Host: host, Translator: tr, Log: log.WithName("services")}).

@@ -234,3 +234,59 @@ func FuzzHostSelector(f *testing.F) {
 		}
 	})
 }
+
+func TestHostSelectorAcrossNamespaces(t *testing.T) {
+	a, b := mustNew(t, tenantA), mustNew(t, tenantB)
+	type hostPod struct {
+		name   string
+		labels labels.Set
+	}
+	var host []hostPod
+	for _, ns := range []string{"shop", "blog", "Bad NS", "kube-system"} {
+		for _, app := range []string{"web", "db"} {
+			l := map[string]string{"app": app}
+			host = append(host, hostPod{ns + "/" + app, labels.Set(a.HostLabels(ns, l))},
+				hostPod{"b:" + ns + "/" + app, labels.Set(b.HostLabels(ns, l))})
+		}
+	}
+	host = append(host, hostPod{"unmanaged", labels.Set{"app": "web", LabelVirtualNamespace: "shop", LabelTenant: "tenant-a"}})
+	web := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
+	for _, tc := range []struct {
+		name string
+		sel  func() (*metav1.LabelSelector, error)
+		want []string
+	}{
+		{"no namespace selects nothing", func() (*metav1.LabelSelector, error) { return a.HostSelectorIn(nil, nil) }, nil},
+		{"two namespaces, every pod", func() (*metav1.LabelSelector, error) { return a.HostSelectorIn([]string{"shop", "blog", "shop"}, nil) },
+			[]string{"blog/db", "blog/web", "shop/db", "shop/web"}},
+		{"hashed namespace label", func() (*metav1.LabelSelector, error) { return a.HostSelectorIn([]string{"Bad NS"}, web) }, []string{"Bad NS/web"}},
+		{"pod selector within namespaces", func() (*metav1.LabelSelector, error) { return a.HostSelectorIn([]string{"shop", "kube-system"}, web) },
+			[]string{"kube-system/web", "shop/web"}},
+		{"any namespace", func() (*metav1.LabelSelector, error) { return a.HostSelectorAnyNamespace(web) },
+			[]string{"Bad NS/web", "blog/web", "kube-system/web", "shop/web"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hs, err := tc.sel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := metav1.LabelSelectorAsSelector(hs)
+			if err != nil {
+				t.Fatalf("host selector %v invalid: %v", hs, err)
+			}
+			var got []string
+			for _, p := range host {
+				if s.Matches(p.labels) {
+					got = append(got, p.name)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("host selector %v selects %v, want %v", hs, got, tc.want)
+			}
+		})
+	}
+	if _, err := a.HostSelectorIn([]string{"shop"}, &metav1.LabelSelector{MatchLabels: map[string]string{"a": "bad value"}}); err == nil {
+		t.Error("HostSelectorIn accepted an invalid selector")
+	}
+}

@@ -1,6 +1,7 @@
 package copier
 
 import (
+	"context"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,7 +24,7 @@ func ConfigMaps() Kind[*corev1.ConfigMap] {
 		Name:   "configmaps",
 		New:    func() *corev1.ConfigMap { return &corev1.ConfigMap{} },
 		UsedBy: []Users{PodUsers(pods.ConfigMapRefs)},
-		Copy: func(v *corev1.ConfigMap, meta metav1.ObjectMeta) (*corev1.ConfigMap, error) {
+		Copy: func(_ context.Context, v *corev1.ConfigMap, meta metav1.ObjectMeta) (*corev1.ConfigMap, error) {
 			return &corev1.ConfigMap{ObjectMeta: meta, Data: v.Data, BinaryData: v.BinaryData, Immutable: v.Immutable}, nil
 		},
 		Same: func(want, have *corev1.ConfigMap) bool {
@@ -43,7 +44,7 @@ func Secrets(users ...Users) Kind[*corev1.Secret] {
 		Name:   "secrets",
 		New:    func() *corev1.Secret { return &corev1.Secret{} },
 		UsedBy: users,
-		Copy: func(v *corev1.Secret, meta metav1.ObjectMeta) (*corev1.Secret, error) {
+		Copy: func(_ context.Context, v *corev1.Secret, meta metav1.ObjectMeta) (*corev1.Secret, error) {
 			return &corev1.Secret{ObjectMeta: meta, Data: v.Data, Type: hostSecretType(v.Type), Immutable: v.Immutable}, nil
 		},
 		Same: func(want, have *corev1.Secret) bool {

@@ -36,9 +36,12 @@ type Kind[T client.Object] struct {
 	// namespace. Empty: every virtual object is copied; otherwise an object is copied
 	// only while at least one of them uses it.
 	UsedBy []Users
+	// Triggers are other virtual objects whose changes may change host copies: each maps
+	// to the requests to reconcile.
+	Triggers []Trigger
 	// Copy builds the host copy of a virtual object; meta is the translated metadata. A
 	// *RefusedError means the object must not be copied (see Reconciler.Reconcile).
-	Copy func(virtual T, meta metav1.ObjectMeta) (T, error)
+	Copy func(ctx context.Context, virtual T, meta metav1.ObjectMeta) (T, error)
 	// Same reports whether the host copy already matches want, metadata included.
 	Same func(want, have T) bool
 	// Replace reports whether have cannot be updated to want and must be recreated (nil:
@@ -59,6 +62,12 @@ type Users struct {
 	New     func() client.Object
 	NewList func() client.ObjectList
 	Refs    func(client.Object) []string // names referenced in the user's own namespace
+}
+
+// Trigger is a virtual kind whose objects feed into other kinds' host copies.
+type Trigger struct {
+	Object client.Object
+	Map    handler.MapFunc
 }
 
 // PodUsers are virtual pods, referencing objects through refs.
@@ -118,6 +127,9 @@ func (r *Reconciler[T]) SetupWithManager(ctx context.Context, mgr manager.Manage
 			return out
 		}))
 	}
+	for _, tr := range r.Kind.Triggers {
+		b = b.Watches(tr.Object, handler.EnqueueRequestsFromMapFunc(tr.Map))
+	}
 	return b.WatchesRawSource(hostwatch.Copies(r.Host, r.Kind.New(), r.Translator)).
 		WithLogConstructor(hostwatch.Logger(r.Log, "name")).
 		Complete(r)
@@ -169,7 +181,7 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (r
 	if !wanted {
 		return reconcile.Result{}, nil
 	}
-	want, err := r.Kind.Copy(*virtual, r.Translator.HostMeta(*virtual))
+	want, err := r.Kind.Copy(ctx, *virtual, r.Translator.HostMeta(*virtual))
 	if refused := (*RefusedError)(nil); errors.As(err, &refused) {
 		if r.Events != nil {
 			r.Events.Eventf(*virtual, nil, corev1.EventTypeWarning, refused.Reason, "Sync", "%s", refused.Message)

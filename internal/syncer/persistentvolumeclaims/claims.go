@@ -11,6 +11,7 @@
 package persistentvolumeclaims
 
 import (
+	"context"
 	"maps"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,7 +27,7 @@ func Kind(t *translate.Translator) copier.Kind[*corev1.PersistentVolumeClaim] {
 	return copier.Kind[*corev1.PersistentVolumeClaim]{
 		Name: "persistentvolumeclaims",
 		New:  func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} },
-		Copy: func(v *corev1.PersistentVolumeClaim, meta metav1.ObjectMeta) (*corev1.PersistentVolumeClaim, error) {
+		Copy: func(_ context.Context, v *corev1.PersistentVolumeClaim, meta metav1.ObjectMeta) (*corev1.PersistentVolumeClaim, error) {
 			return HostClaim(t, v, meta)
 		},
 		Same: func(want, have *corev1.PersistentVolumeClaim) bool {
