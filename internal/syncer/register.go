@@ -6,8 +6,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/kplex-dev/kplex/internal/syncer/copier"
+	"github.com/kplex-dev/kplex/internal/syncer/hostclasses"
 	"github.com/kplex-dev/kplex/internal/syncer/networkpolicies"
 	"github.com/kplex-dev/kplex/internal/syncer/nodes"
 	"github.com/kplex-dev/kplex/internal/syncer/persistentvolumeclaims"
@@ -52,6 +54,12 @@ func (s *Syncer) register() error {
 		{"networkpolicies", func() error {
 			return (&copier.Reconciler[*networkingv1.NetworkPolicy]{Kind: networkpolicies.Kind(tr, virtual, networkpolicies.DeniedCIDRs()), Virtual: virtual,
 				VirtualReader: reader, Host: host, Translator: tr, Log: log.WithName("networkpolicies")}).SetupWithManager(context.Background(), s.mgr)
+		}},
+		{"storageclasses", func() error {
+			return (&hostclasses.Reconciler[*storagev1.StorageClass]{Kind: hostclasses.StorageClasses(), Virtual: virtual, Host: host, Log: log.WithName("storageclasses")}).SetupWithManager(s.mgr)
+		}},
+		{"ingressclasses", func() error {
+			return (&hostclasses.Reconciler[*networkingv1.IngressClass]{Kind: hostclasses.IngressClasses(), Virtual: virtual, Host: host, Log: log.WithName("ingressclasses")}).SetupWithManager(s.mgr)
 		}},
 		{"services", func() error {
 			return (&services.Reconciler{Virtual: virtual, VirtualReader: reader, Host: host, Translator: tr, Log: log.WithName("services")}).

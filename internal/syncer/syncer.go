@@ -15,6 +15,9 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -133,7 +136,12 @@ func New(opts Options) (*Syncer, error) {
 		o.Cache = cache.Options{
 			DefaultNamespaces:    map[string]cache.Config{opts.HostNamespace: {}},
 			DefaultLabelSelector: tr.OwnedSelector(),
-			ByObject:             map[client.Object]cache.ByObject{&corev1.Node{}: nodes.HostCache()},
+			// The host's own objects the syncer reads, which carry no tenant label.
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Node{}:               nodes.HostCache(),
+				&storagev1.StorageClass{}:    {Label: labels.Everything()},
+				&networkingv1.IngressClass{}: {Label: labels.Everything()},
+			},
 		}
 	})
 	if err != nil {
