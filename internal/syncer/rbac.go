@@ -29,6 +29,8 @@ func HostRole(namespace, name string) *rbacv1.Role {
 			{APIGroups: []string{""}, Resources: []string{"pods/exec", "pods/attach", "pods/portforward"}, Verbs: []string{"get", "create"}},
 			// Tenant policies, translated to select and admit only the tenant's own pods.
 			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: rw},
+			// Ingresses for the host's controllers; their status (load balancer) is only read.
+			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: rw},
 		},
 	}
 }

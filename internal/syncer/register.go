@@ -10,6 +10,7 @@ import (
 
 	"github.com/kplex-dev/kplex/internal/syncer/copier"
 	"github.com/kplex-dev/kplex/internal/syncer/hostclasses"
+	"github.com/kplex-dev/kplex/internal/syncer/ingresses"
 	"github.com/kplex-dev/kplex/internal/syncer/networkpolicies"
 	"github.com/kplex-dev/kplex/internal/syncer/nodes"
 	"github.com/kplex-dev/kplex/internal/syncer/persistentvolumeclaims"
@@ -44,7 +45,7 @@ func (s *Syncer) register() error {
 				SetupWithManager(context.Background(), s.mgr)
 		}},
 		{"secrets", func() error {
-			return (&copier.Reconciler[*corev1.Secret]{Kind: copier.Secrets(copier.PodUsers(pods.SecretRefs)), Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("secrets")}).
+			return (&copier.Reconciler[*corev1.Secret]{Kind: copier.Secrets(copier.PodUsers(pods.SecretRefs), ingresses.SecretUsers()), Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("secrets")}).
 				SetupWithManager(context.Background(), s.mgr)
 		}},
 		{"persistentvolumeclaims", func() error {
@@ -54,6 +55,10 @@ func (s *Syncer) register() error {
 		{"networkpolicies", func() error {
 			return (&copier.Reconciler[*networkingv1.NetworkPolicy]{Kind: networkpolicies.Kind(tr, virtual, networkpolicies.DeniedCIDRs()), Virtual: virtual,
 				VirtualReader: reader, Host: host, Translator: tr, Log: log.WithName("networkpolicies")}).SetupWithManager(context.Background(), s.mgr)
+		}},
+		{"ingresses", func() error {
+			return (&copier.Reconciler[*networkingv1.Ingress]{Kind: ingresses.Kind(tr), Virtual: virtual, VirtualReader: reader, Host: host,
+				Translator: tr, Log: log.WithName("ingresses")}).SetupWithManager(context.Background(), s.mgr)
 		}},
 		{"storageclasses", func() error {
 			return (&hostclasses.Reconciler[*storagev1.StorageClass]{Kind: hostclasses.StorageClasses(), Virtual: virtual, Host: host, Log: log.WithName("storageclasses")}).SetupWithManager(s.mgr)

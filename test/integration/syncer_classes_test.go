@@ -88,7 +88,9 @@ func TestSyncerClasses(t *testing.T) {
 			_, err = vSC.Update(ctx, c, metav1.UpdateOptions{})
 			return err == nil, err
 		})
-		waitClass(t, func(c *storagev1.StorageClass) bool { return *c.AllowVolumeExpansion && c.Labels[hostclasses.LabelFromHost] == "true" })
+		waitClass(t, func(c *storagev1.StorageClass) bool {
+			return *c.AllowVolumeExpansion && c.Labels[hostclasses.LabelFromHost] == "true"
+		})
 		old := waitClass(t, nil)
 		if err := vSC.Delete(ctx, "standard", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
