@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kplex-dev/kplex/internal/admission"
 	"github.com/kplex-dev/kplex/internal/controlplane/args"
 )
 
@@ -43,6 +44,7 @@ type Config struct {
 	APIServerArgs           []Arg // user overrides, applied after the defaults
 	ControllerArgs          []Arg
 	SchedulerArgs           []Arg
+	TenantPolicy            admission.Config // virtual profile: what the tenant's API server refuses
 }
 
 // Validate reports the first invalid field as one line that names the flag and the fix.
@@ -74,6 +76,9 @@ func (c *Config) Validate() error {
 	case ProfileVirtual, ProfileHost:
 	default:
 		return fmt.Errorf("invalid --profile %q: use \"virtual\" or \"host\"", c.Profile)
+	}
+	if err := c.TenantPolicy.Validate(); err != nil {
+		return err
 	}
 	for _, s := range c.TLSSANs {
 		if s == "" || strings.ContainsAny(s, " /,") {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kplex-dev/kplex/internal/admission"
 	"github.com/kplex-dev/kplex/internal/controlplane/apiserver"
 	"github.com/kplex-dev/kplex/internal/controlplane/controllermanager"
 	"github.com/kplex-dev/kplex/internal/controlplane/datastore"
@@ -136,12 +137,18 @@ func (c *ControlPlane) Start(ctx context.Context) error {
 		return err
 	}
 	ca, cert, key := c.store.TLS()
-	api := apiserver.New(flags.APIServerConfig{
+	apiCfg := flags.APIServerConfig{
 		BindAddress: c.cfg.BindAddress, SecurePort: c.cfg.SecurePort, AdvertiseAddress: c.cfg.AdvertiseAddress,
 		ServiceCIDR: c.cfg.ServiceCIDR, EtcdServers: c.store.Endpoints(),
 		EtcdCAFile: ca, EtcdCertFile: cert, EtcdKeyFile: key,
 		PKI: c.pki, HostProfile: c.cfg.Profile == ProfileHost, ExtraArgs: c.cfg.APIServerArgs,
-	})
+	}
+	var tenant *admission.Config
+	if c.cfg.Profile == ProfileVirtual {
+		tenant = &c.cfg.TenantPolicy
+		apiCfg.AdmissionPlugins = []string{admission.PluginName}
+	}
+	api := apiserver.New(apiCfg, tenant)
 	if err := api.Start(ctx); err != nil {
 		return err
 	}

@@ -6,30 +6,39 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 
+	"github.com/kplex-dev/kplex/internal/admission"
 	"github.com/kplex-dev/kplex/internal/controlplane/component"
 	"github.com/kplex-dev/kplex/internal/controlplane/flags"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/rest"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+	"k8s.io/kubernetes/pkg/api/legacyscheme"
 )
 
 // Server is one kube-apiserver.
 type Server struct {
-	cfg flags.APIServerConfig
+	cfg    flags.APIServerConfig
+	tenant *admission.Config
 	*component.Runner
 }
 
-// New returns a stopped server.
-func New(cfg flags.APIServerConfig) *Server {
-	return &Server{cfg: cfg}
+// New returns a stopped server. A non-nil tenant compiles in the tenant policy plugin
+// (enable it with cfg.AdmissionPlugins): a virtual cluster's tenant cannot remove it, as
+// it is no object in the cluster.
+func New(cfg flags.APIServerConfig, tenant *admission.Config) *Server {
+	return &Server{cfg: cfg, tenant: tenant}
 }
 
 // Start parses the flags, binds the secure port and serves in the background.
 func (s *Server) Start(ctx context.Context) error {
 	opts := options.NewServerRunOptions()
+	if s.tenant != nil {
+		registerTenantPolicy(opts, *s.tenant)
+	}
 	if err := component.Parse("kube-apiserver", opts.Flags(), flags.APIServer(s.cfg), "--apiserver-arg"); err != nil {
 		return err
 	}
@@ -66,4 +75,13 @@ func unwrapSyscall(err error) error {
 		return op.Err
 	}
 	return err
+}
+
+// registerTenantPolicy adds the tenant policy to the plugin registry, right after
+// PodSecurity: plugins not in the recommended order never run, even when enabled.
+func registerTenantPolicy(opts *options.ServerRunOptions, cfg admission.Config) {
+	g := opts.Admission.GenericAdmission
+	admission.Register(g.Plugins, cfg, legacyscheme.Scheme)
+	i := slices.Index(g.RecommendedPluginOrder, "PodSecurity") + 1 // 0 if absent: run first
+	g.RecommendedPluginOrder = slices.Insert(slices.Clone(g.RecommendedPluginOrder), i, admission.PluginName)
 }

@@ -23,7 +23,8 @@ type APIServerConfig struct {
 	EtcdCertFile     string
 	EtcdKeyFile      string
 	PKI              *pki.Bundle
-	HostProfile      bool // host clusters authorize kubelets with the Node authorizer
+	HostProfile      bool     // host clusters authorize kubelets with the Node authorizer
+	AdmissionPlugins []string // compiled-in plugins enabled after the upstream ones
 	ExtraArgs        []args.Arg
 }
 
@@ -40,6 +41,9 @@ func APIServer(c APIServerConfig) []string {
 	if c.HostProfile {
 		authz = "Node,RBAC"
 		plugins += ",NodeRestriction"
+	}
+	for _, p := range c.AdmissionPlugins {
+		plugins += "," + p
 	}
 	a := []args.Arg{
 		{Key: "bind-address", Value: c.BindAddress},

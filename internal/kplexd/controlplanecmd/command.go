@@ -71,6 +71,9 @@ func NewCommand(log logr.Logger) *cobra.Command {
 	fs.StringArrayVar(&f.controllerArgs, "controller-manager-arg", nil, "extra kube-controller-manager flag KEY=VALUE (repeatable)")
 	fs.StringVar(&f.debugAddress, "debug-address", "", "serve Go profiles (/debug/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	fs.StringArrayVar(&f.schedulerArgs, "scheduler-arg", nil, "extra kube-scheduler flag KEY=VALUE, host profile (repeatable)")
+	fs.StringVar(&f.cfg.TenantPolicy.PodSecurityLevel, "pod-security", "restricted", "virtual profile: lowest Pod Security Standards level of the tenant's pods, restricted or baseline (namespace labels can only raise it)")
+	fs.BoolVar(&f.cfg.TenantPolicy.AllowNodePorts, "allow-node-ports", false, "virtual profile: allow the tenant NodePort Services")
+	fs.BoolVar(&f.cfg.TenantPolicy.AllowLoadBalancers, "allow-load-balancers", false, "virtual profile: allow the tenant LoadBalancer Services")
 	f.sync.addFlags(fs)
 	return cmd
 }
