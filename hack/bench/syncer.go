@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/kplex-dev/kplex/internal/podsecurity"
 	"github.com/kplex-dev/kplex/internal/syncer"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
@@ -217,6 +218,7 @@ func createPods(ctx context.Context, cs kubernetes.Interface, ns string, o optio
 	started, err := paced(o, func(i int) error {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: podName(i), Labels: map[string]string{"app": "bench"}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "localhost/kplex/pause:v1"}}}}
+		podsecurity.Restrict(&p.Spec) // a virtual cluster admits restricted pods only
 		if _, err := cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create pod %s/%s: %w", ns, p.Name, err)
 		}

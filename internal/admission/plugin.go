@@ -60,10 +60,9 @@ func New(cfg Config, scheme Converter) (*Plugin, error) {
 }
 
 // SetExternalKubeInformerFactory reads namespace labels from the API server's informers.
+// Until they have synced, namespaceLabels falls back to the API.
 func (p *Plugin) SetExternalKubeInformerFactory(f informers.SharedInformerFactory) {
-	ns := f.Core().V1().Namespaces()
-	p.namespaces = ns.Lister()
-	p.SetReadyFunc(ns.Informer().HasSynced)
+	p.namespaces = f.Core().V1().Namespaces().Lister()
 }
 
 // SetExternalKubeClientSet reads namespaces the informer has not seen yet.

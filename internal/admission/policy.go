@@ -4,7 +4,8 @@
 // policy): only the host admin, through kplexd's flags, decides what it allows.
 //
 // The policy stops what would reach the host through the syncer: pods that break the Pod
-// Security Standards level (upstream checks; namespace labels can only raise the level),
+// Security Standards level (upstream checks; namespace labels can only raise the level) or
+// name a host node,
 // NodePort and LoadBalancer Services (they open ports on every host node), Services with
 // externalIPs (they capture traffic to any address on the host's nodes), and
 // PersistentVolumes whose source the kubelet mounts from the node itself (hostPath, local,
@@ -80,15 +81,21 @@ func (p *Policy) Level(nsLabels map[string]string) psaapi.Level {
 	return l
 }
 
-// Pod returns why a pod (or pod template) breaks the level of its namespace, or "".
+// Pod returns why a pod (or pod template) is refused, or "": it names a host node, or
+// breaks the pod security level of its namespace.
 func (p *Policy) Pod(nsLabels map[string]string, meta *metav1.ObjectMeta, spec *corev1.PodSpec) string {
-	lv := psaapi.LevelVersion{Level: p.Level(nsLabels), Version: psaapi.LatestVersion()}
-	r := policy.AggregateCheckResults(p.evaluator.EvaluatePod(lv, meta, spec))
-	if r.Allowed {
-		return ""
+	var why []string
+	if spec.NodeName != "" {
+		// The host schedules the pod and kplex records the node; a tenant that names a
+		// host node would bypass the host scheduler and its taints.
+		why = append(why, fmt.Sprintf("spec.nodeName %q is not allowed: the host schedules pods; use a nodeSelector or affinity", spec.NodeName))
 	}
-	return fmt.Sprintf("violates PodSecurity %q: %s (kplex enforces at least %q in this virtual cluster; namespace labels can only raise it)",
-		lv.String(), r.ForbiddenDetail(), p.level)
+	lv := psaapi.LevelVersion{Level: p.Level(nsLabels), Version: psaapi.LatestVersion()}
+	if r := policy.AggregateCheckResults(p.evaluator.EvaluatePod(lv, meta, spec)); !r.Allowed {
+		why = append(why, fmt.Sprintf("violates PodSecurity %q: %s (kplex enforces at least %q in this virtual cluster; namespace labels can only raise it)",
+			lv.String(), r.ForbiddenDetail(), p.level))
+	}
+	return strings.Join(why, "; ")
 }
 
 // Service returns why a Service is refused, or "".

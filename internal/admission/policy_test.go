@@ -82,6 +82,8 @@ func TestPodLevels(t *testing.T) {
 		{"runAsUser 0 at restricted", "", withPod(restrictedPod, func(p *corev1.Pod) { p.Spec.SecurityContext.RunAsUser = ptr.To[int64](0) }),
 			[]string{"runAsUser=0"}},
 		{"root without seccomp at baseline", "baseline", rootPod(), nil},
+		{"nodeName picks a host node", "baseline", withPod(rootPod, func(p *corev1.Pod) { p.Spec.NodeName = "control-plane-1" }),
+			[]string{`spec.nodeName "control-plane-1" is not allowed`}},
 		{"seccomp Unconfined at baseline", "baseline", withPod(rootPod, func(p *corev1.Pod) {
 			p.Spec.SecurityContext = &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}}
 		}), []string{"seccompProfile"}},

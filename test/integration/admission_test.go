@@ -14,18 +14,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/kplex-dev/kplex/internal/podsecurity"
 	"github.com/kplex-dev/kplex/internal/testenv"
 )
 
-func restrictedTestPod(ns, name string) *corev1.Pod {
-	p := testPod(ns, name)
-	podsecurity.Restrict(&p.Spec)
-	return p
-}
-
 func privilegedTestPod(ns, name string) *corev1.Pod {
-	p := restrictedTestPod(ns, name)
+	p := testPod(ns, name)
 	sc := p.Spec.Containers[0].SecurityContext
 	sc.Privileged, sc.AllowPrivilegeEscalation = ptr.To(true), nil // privileged implies escalation
 	return p
@@ -61,18 +54,24 @@ func TestTenantPolicy(t *testing.T) {
 		refused(t, "privileged pod", err, `violates PodSecurity "restricted:latest"`, `container "app" must not set securityContext.privileged=true`)
 	})
 	t.Run("hostPath and host namespaces refused", func(t *testing.T) {
-		p := restrictedTestPod("app", "host")
+		p := testPod("app", "host")
 		p.Spec.HostNetwork, p.Spec.HostPID = true, true
 		p.Spec.Volumes = []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
 		_, err := pods.Create(ctx, p, metav1.CreateOptions{})
 		refused(t, "host pod", err, "hostNetwork=true", "hostPID=true", `"hostPath"`)
 	})
+	t.Run("pod naming a host node refused", func(t *testing.T) {
+		p := testPod("app", "pinned")
+		p.Spec.NodeName = "control-plane"
+		_, err := pods.Create(ctx, p, metav1.CreateOptions{})
+		refused(t, "pod with spec.nodeName", err, `spec.nodeName "control-plane" is not allowed`)
+	})
 	t.Run("pod running as root refused at restricted", func(t *testing.T) {
-		_, err := pods.Create(ctx, testPod("app", "root"), metav1.CreateOptions{})
+		_, err := pods.Create(ctx, rootTestPod("app", "root"), metav1.CreateOptions{})
 		refused(t, "root pod", err, "runAsNonRoot != true", "seccompProfile")
 	})
 	t.Run("restricted pod accepted", func(t *testing.T) {
-		if _, err := pods.Create(ctx, restrictedTestPod("app", "ok"), metav1.CreateOptions{}); err != nil {
+		if _, err := pods.Create(ctx, testPod("app", "ok"), metav1.CreateOptions{}); err != nil {
 			t.Fatalf("restricted pod: %v", err)
 		}
 	})
@@ -140,7 +139,7 @@ func TestTenantPolicyLoosened(t *testing.T) {
 	cs := cp.Client()
 	mustNamespace(ctx, t, cs, "app")
 	waitServiceAccount(ctx, t, cs, "app")
-	if _, err := cs.CoreV1().Pods("app").Create(ctx, testPod("app", "root"), metav1.CreateOptions{}); err != nil {
+	if _, err := cs.CoreV1().Pods("app").Create(ctx, rootTestPod("app", "root"), metav1.CreateOptions{}); err != nil {
 		t.Errorf("root pod without seccomp at baseline: %v", err)
 	}
 	_, err := cs.CoreV1().Pods("app").Create(ctx, privilegedTestPod("app", "priv"), metav1.CreateOptions{})
@@ -151,7 +150,7 @@ func TestTenantPolicyLoosened(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitServiceAccount(ctx, t, cs, "strict")
-	_, err = cs.CoreV1().Pods("strict").Create(ctx, testPod("strict", "root"), metav1.CreateOptions{})
+	_, err = cs.CoreV1().Pods("strict").Create(ctx, rootTestPod("strict", "root"), metav1.CreateOptions{})
 	refused(t, "root pod in a namespace labelled restricted", err, `"restricted:latest"`)
 	if _, err := cs.CoreV1().Services("app").Create(ctx, tenantService("app", "np", corev1.ServiceTypeNodePort), metav1.CreateOptions{}); err != nil {
 		t.Errorf("NodePort with --allow-node-ports: %v", err)

@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kplex-dev/kplex/internal/controlplane/pki"
+	"github.com/kplex-dev/kplex/internal/podsecurity"
 	"github.com/kplex-dev/kplex/internal/testenv"
 )
 
@@ -145,6 +146,7 @@ func testDeployment(ctx context.Context, t *testing.T, cs kubernetes.Interface) 
 		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](2), Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "kplex/testbox:v1"}}}}}}
+	podsecurity.Restrict(&d.Spec.Template.Spec)
 	if _, err := cs.AppsV1().Deployments("apps").Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

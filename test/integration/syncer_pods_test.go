@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
+	"github.com/kplex-dev/kplex/internal/podsecurity"
 	"github.com/kplex-dev/kplex/internal/syncer"
 	"github.com/kplex-dev/kplex/internal/syncer/pods"
 	"github.com/kplex-dev/kplex/internal/testenv"
@@ -168,7 +169,15 @@ func (e *syncEnv) waitHostPodGone(ctx context.Context, t *testing.T, ns, name st
 	})
 }
 
+// testPod is a pod a virtual cluster accepts at its default level, restricted.
 func testPod(ns, name string) *corev1.Pod {
+	p := rootTestPod(ns, name)
+	podsecurity.Restrict(&p.Spec)
+	return p
+}
+
+// rootTestPod runs as the image's user, root: it passes the baseline level only.
+func rootTestPod(ns, name string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": name}},
 		Spec: corev1.PodSpec{

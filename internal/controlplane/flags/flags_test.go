@@ -64,6 +64,11 @@ func TestAPIServerProfiles(t *testing.T) {
 	if _, ok := value(hostArgs, "kubelet-certificate-authority"); ok {
 		t.Error("host profile kubelets serve self-signed certificates")
 	}
+	tenant := base
+	tenant.AdmissionPlugins = []string{"KplexTenantPolicy"}
+	if v, _ := value(APIServer(tenant), "enable-admission-plugins"); !strings.HasSuffix(v, ",ValidatingAdmissionWebhook,KplexTenantPolicy") {
+		t.Errorf("enable-admission-plugins %q: want the compiled-in plugin after the upstream ones", v)
+	}
 	if v, _ := value(virt, "advertise-address"); v == "127.0.0.1" || v == "" {
 		t.Errorf("virtual advertise address %q: loopback is refused by kube-apiserver", v)
 	}
