@@ -54,6 +54,7 @@ func TestBadInputFailsWithOneClearLine(t *testing.T) {
 		{"DNS without the syncer", []string{"--dns-address", "127.0.0.1:1053"}, "--dns-address needs the syncer"},
 		{"pods sent to no DNS", []string{"--host-namespace", "x", "--tenant-dns-ip", "10.96.0.10"}, "--tenant-dns-ip needs --dns-address"},
 		{"bad DNS address", []string{"--host-namespace", "x", "--dns-address", "1053"}, "give HOST:PORT"},
+		{"pod security below baseline", []string{"--pod-security", "privileged"}, `invalid --pod-security "privileged": use "restricted" or "baseline"`},
 		{"bad tenant DNS IP", []string{"--host-namespace", "x", "--dns-address", ":1053", "--tenant-dns-ip", "dns.local"}, "--tenant-dns-ip \"dns.local\": give an IP address"},
 	}
 	if dsn := os.Getenv("KPLEX_TEST_POSTGRES"); dsn != "" {
