@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 
+	"github.com/kplex-dev/kplex/internal/podsecurity"
 	"github.com/kplex-dev/kplex/internal/testenv"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
@@ -66,6 +67,7 @@ func TestE2EKubeletProxy(t *testing.T) {
 			testboxContainer("main", "sh", "-c", "echo hello from the tenant; exec sleep 3600"),
 		}},
 	}
+	podsecurity.Restrict(&pod.Spec) // the virtual cluster admits restricted pods only
 	if _, err := virtual.CoreV1().Pods("app").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
