@@ -244,9 +244,16 @@ func (r *Reconciler[T]) statusBack(ctx context.Context, virtual, host T) error {
 	return nil
 }
 
-// get returns the object, or nil when it does not exist.
 func (r *Reconciler[T]) get(ctx context.Context, c client.Reader, key types.NamespacedName) (*T, error) {
-	o := r.Kind.New()
+	return Get(ctx, c, key, r.Kind.New())
+}
+
+func (r *Reconciler[T]) delete(ctx context.Context, h T) error {
+	return DeleteExact(ctx, r.Host.GetClient(), h, "host "+r.Kind.Name)
+}
+
+// Get reads key into o; nil when it does not exist.
+func Get[T client.Object](ctx context.Context, c client.Reader, key types.NamespacedName, o T) (*T, error) {
 	if err := c.Get(ctx, key, o); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
@@ -256,11 +263,13 @@ func (r *Reconciler[T]) get(ctx context.Context, c client.Reader, key types.Name
 	return &o, nil
 }
 
-func (r *Reconciler[T]) delete(ctx context.Context, h T) error {
-	uid := h.GetUID()
-	err := r.Host.GetClient().Delete(ctx, h, client.Preconditions{UID: &uid})
+// DeleteExact deletes o and not a newer object of the same name (a UID precondition);
+// what names it in errors.
+func DeleteExact(ctx context.Context, c client.Writer, o client.Object, what string) error {
+	uid := o.GetUID()
+	err := c.Delete(ctx, o, client.Preconditions{UID: &uid})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("delete host %s %s: %w", r.Kind.Name, h.GetName(), err)
+		return fmt.Errorf("delete %s %s: %w", what, o.GetName(), err)
 	}
 	return nil
 }

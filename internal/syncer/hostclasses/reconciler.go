@@ -25,6 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/kplex-dev/kplex/internal/syncer/copier"
 )
 
 // LabelFromHost marks the virtual copies of host classes.
@@ -106,21 +108,9 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req reconcile.Request) (r
 }
 
 func (r *Reconciler[T]) get(ctx context.Context, c client.Reader, key types.NamespacedName) (*T, error) {
-	o := r.Kind.New()
-	if err := c.Get(ctx, key, o); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	return &o, nil
+	return copier.Get(ctx, c, key, r.Kind.New())
 }
 
 func (r *Reconciler[T]) delete(ctx context.Context, v T) error {
-	uid := v.GetUID()
-	err := r.Virtual.Delete(ctx, v, client.Preconditions{UID: &uid})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("delete virtual %s %s: %w", r.Kind.Name, v.GetName(), err)
-	}
-	return nil
+	return copier.DeleteExact(ctx, r.Virtual, v, "virtual "+r.Kind.Name)
 }
