@@ -24,11 +24,13 @@ import (
 const (
 	ControlPlaneName = "kplex-controlplane" // StatefulSet and ServiceAccount
 	ServiceName      = "kplex-apiserver"
+	DNSServiceName   = "kplex-dns"
 	SyncerBinding    = "kplex-syncer" // RoleBinding to install.SyncerInTenant
 	dataVolume       = "data"
 	tmpVolume        = "tmp"
 	dataDir          = "/var/lib/kplex"
 	securePort       = 6443
+	dnsPort          = 1053 // unprivileged; the Service publishes it on 53
 	servicePort      = 443
 )
 
@@ -140,6 +142,24 @@ func Service(vc *v1alpha1.VirtualCluster) *corev1.Service {
 	return svc
 }
 
+// DNSService fronts the tenant's DNS server for the tenant's pods. It is always ClusterIP:
+// the tenant's names are not published outside the host cluster, whatever spec.expose says.
+func DNSService(vc *v1alpha1.VirtualCluster) *corev1.Service {
+	svc := &corev1.Service{
+		ObjectMeta: objectMeta(vc, DNSServiceName),
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: selector(vc.Name),
+			Ports: []corev1.ServicePort{
+				{Name: "dns-udp", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(dnsPort)},
+				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(dnsPort)},
+			},
+		},
+	}
+	svc.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Service"))
+	return svc
+}
+
 // DatastoreSecret is the copy, in the tenant's namespace, of the external datastore's DSN.
 func DatastoreSecret(vc *v1alpha1.VirtualCluster, dsn []byte) *corev1.Secret {
 	s := &corev1.Secret{ObjectMeta: objectMeta(vc, install.DatastoreSecret), Type: corev1.SecretTypeOpaque,
@@ -156,10 +176,11 @@ func serviceNames(vc string) []string {
 	return []string{ServiceName, ServiceName + "." + ns, ServiceName + "." + ns + ".svc", ServiceName + "." + ns + ".svc.cluster.local"}
 }
 
-// StatefulSet runs one kplexd control plane. clusterIP is the Service's address: pods on
-// the host reach the tenant's API server there, so it is a serving-certificate SAN and the
-// syncer's tenant API host. defaultImage is used unless the spec names one.
-func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, defaultImage string) *appsv1.StatefulSet {
+// StatefulSet runs one kplexd control plane. clusterIP is the API Service's address: pods
+// on the host reach the tenant's API server there, so it is a serving-certificate SAN and
+// the syncer's tenant API host. dnsIP is the DNS Service's, the tenant pods' resolver.
+// defaultImage is used unless the spec names one.
+func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage string) *appsv1.StatefulSet {
 	ns := v1alpha1.HostNamespace(vc.Name)
 	img := vc.Spec.ControlPlane.Image
 	if img == "" {
@@ -177,6 +198,8 @@ func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, defaultImage string) *a
 		"--tenant-api-host=" + clusterIP + ":" + strconv.Itoa(servicePort),
 		"--publish-kubeconfig-secret=" + install.KubeconfigSecret,
 		"--publish-kubeconfig-server=" + Endpoint(vc.Name),
+		"--dns-address=0.0.0.0:" + strconv.Itoa(dnsPort),
+		"--tenant-dns-ip=" + dnsIP,
 	}
 	for _, san := range append(serviceNames(vc.Name), clusterIP) {
 		args = append(args, "--tls-san="+san)
@@ -241,7 +264,11 @@ func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, defaultImage string) *a
 						ImagePullPolicy: corev1.PullIfNotPresent,
 						Args:            args,
 						Env:             env,
-						Ports:           []corev1.ContainerPort{{Name: "https", ContainerPort: securePort, Protocol: corev1.ProtocolTCP}},
+						Ports: []corev1.ContainerPort{
+							{Name: "https", ContainerPort: securePort, Protocol: corev1.ProtocolTCP},
+							{Name: "dns-udp", ContainerPort: dnsPort, Protocol: corev1.ProtocolUDP},
+							{Name: "dns-tcp", ContainerPort: dnsPort, Protocol: corev1.ProtocolTCP},
+						},
 						// /readyz and /livez are open to anonymous requests
 						// (system:public-info-viewer); the kubelet does not verify the
 						// certificate of HTTPS probes.

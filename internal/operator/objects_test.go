@@ -42,7 +42,8 @@ func TestStatefulSet(t *testing.T) {
 			name: "defaults", vc: vc("a", nil), wantImage: "kplexd:default", wantSize: "1Gi", wantMemory: "320Mi",
 			wantArgs: []string{"controlplane", "--name=a", "--host-namespace=kplex-a", "--tenant-api-host=10.96.0.42:443",
 				"--tls-san=10.96.0.42", "--tls-san=kplex-apiserver.kplex-a.svc", "--advertise-address=$(POD_IP)",
-				"--publish-kubeconfig-secret=kplex-kubeconfig", "--publish-kubeconfig-server=https://kplex-apiserver.kplex-a.svc:443"},
+				"--publish-kubeconfig-secret=kplex-kubeconfig", "--publish-kubeconfig-server=https://kplex-apiserver.kplex-a.svc:443",
+				"--dns-address=0.0.0.0:1053", "--tenant-dns-ip=10.96.0.53"},
 			noArgs: []string{"--datastore-endpoint", "--sync-qps"},
 		},
 		{
@@ -67,7 +68,7 @@ func TestStatefulSet(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sts := StatefulSet(tc.vc, ip, "kplexd:default")
+			sts := StatefulSet(tc.vc, ip, "10.96.0.53", "kplexd:default")
 			if sts.Namespace != "kplex-"+tc.vc.Name || *sts.Spec.Replicas != 1 {
 				t.Fatalf("namespace %q replicas %d", sts.Namespace, *sts.Spec.Replicas)
 			}
@@ -176,9 +177,14 @@ func TestNamespaceAndRBAC(t *testing.T) {
 		expose v1alpha1.ExposeType
 		want   corev1.ServiceType
 	}{{"", corev1.ServiceTypeClusterIP}, {v1alpha1.ExposeNodePort, corev1.ServiceTypeNodePort}, {v1alpha1.ExposeLoadBalancer, corev1.ServiceTypeLoadBalancer}} {
-		svc := Service(vc("a", func(s *v1alpha1.VirtualClusterSpec) { s.Expose.Type = tc.expose }))
+		v := vc("a", func(s *v1alpha1.VirtualClusterSpec) { s.Expose.Type = tc.expose })
+		svc := Service(v)
 		if svc.Spec.Type != tc.want || svc.Spec.Ports[0].Port != 443 || svc.Spec.Ports[0].TargetPort.IntVal != securePort {
 			t.Errorf("expose %q: service %+v", tc.expose, svc.Spec)
+		}
+		// The tenant's DNS is for its pods only: never exposed outside the host cluster.
+		if dns := DNSService(v); dns.Spec.Type != corev1.ServiceTypeClusterIP || len(dns.Spec.Ports) != 2 {
+			t.Errorf("expose %q: DNS service %+v", tc.expose, dns.Spec)
 		}
 	}
 }

@@ -103,7 +103,7 @@ func (r *Reconciler) provision(ctx context.Context, vc *v1alpha1.VirtualCluster)
 		r.summarise(vc, wait.phase)
 		return ctrl.Result{RequeueAfter: wait.after}, nil
 	}
-	r.set(vc, v1alpha1.ConditionHostObjects, true, v1alpha1.ReasonCreated, "namespace, RBAC, Service and StatefulSet exist")
+	r.set(vc, v1alpha1.ConditionHostObjects, true, v1alpha1.ReasonCreated, "namespace, RBAC, Services and StatefulSet exist")
 	vc.Status.Endpoint = Endpoint(vc.Name)
 
 	sts := &appsv1.StatefulSet{}
@@ -170,20 +170,32 @@ func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualC
 		}
 		objs = append(objs, DatastoreSecret(vc, dsn))
 	}
-	objs = append(objs, Service(vc))
+	objs = append(objs, Service(vc), DNSService(vc))
 	for _, o := range objs {
 		if err := r.apply(ctx, vc, o); err != nil {
 			return nil, err
 		}
 	}
+	apiIP, err := r.clusterIP(ctx, ns, ServiceName)
+	if err != nil {
+		return nil, err
+	}
+	dnsIP, err := r.clusterIP(ctx, ns, DNSServiceName)
+	if err != nil {
+		return nil, err
+	}
+	return nil, r.apply(ctx, vc, StatefulSet(vc, apiIP, dnsIP, r.DefaultImage))
+}
+
+func (r *Reconciler) clusterIP(ctx context.Context, ns, name string) (string, error) {
 	svc := &corev1.Service{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ServiceName}, svc); err != nil {
-		return nil, fmt.Errorf("get service %s/%s: %w", ns, ServiceName, err)
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, svc); err != nil {
+		return "", fmt.Errorf("get service %s/%s: %w", ns, name, err)
 	}
 	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
-		return nil, fmt.Errorf("service %s/%s has no cluster IP", ns, ServiceName)
+		return "", fmt.Errorf("service %s/%s has no cluster IP", ns, name)
 	}
-	return nil, r.apply(ctx, vc, StatefulSet(vc, svc.Spec.ClusterIP, r.DefaultImage))
+	return svc.Spec.ClusterIP, nil
 }
 
 // externalDSN reads the DSN the spec names from namespace kplex-system.

@@ -105,6 +105,21 @@ func TestE2EOperator(t *testing.T) {
 				}
 				return true, nil
 			})
+			// The host copy of the pod resolves through the tenant's DNS: kubernetes.default
+			// is the tenant's API server as pods reach it.
+			hostNS := v1alpha1.HostNamespace(name)
+			hostPods, err := env.client.CoreV1().Pods(hostNS).List(ctx, metav1.ListOptions{LabelSelector: "kplex.dev/managed-by=" + name})
+			if err != nil || len(hostPods.Items) != 1 {
+				t.Fatalf("host copy of tenant %s's pod: %v %v", name, err, hostPods)
+			}
+			apiSvc, err := env.client.CoreV1().Services(hostNS).Get(ctx, operator.ServiceName, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := env.execInPod(ctx, hostNS, hostPods.Items[0].Name, "nslookup", "kubernetes.default.svc.cluster.local")
+			if err != nil || !strings.Contains(out, apiSvc.Spec.ClusterIP) {
+				t.Errorf("tenant %s: nslookup kubernetes.default: %v\n%s\nwant %s", name, err, out, apiSvc.Spec.ClusterIP)
+			}
 			other := "b"
 			if name == "b" {
 				other = "a"

@@ -162,6 +162,7 @@ func (e *operatorEnv) hostObjectsOf(ctx context.Context, name string) []string {
 		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: operator.ClusterBindingName(name)}},
 		&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.ControlPlaneName}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.ServiceName}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.DNSServiceName}},
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.ControlPlaneName}},
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.SyncerBinding}},
 	} {
@@ -202,8 +203,8 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 		if vc.Status.Endpoint != "https://kplex-apiserver.kplex-"+name+".svc:443" || vc.Status.HostNamespace != "kplex-"+name || vc.Status.KubeconfigSecret != nil {
 			t.Errorf("%s: status %+v", name, vc.Status)
 		}
-		if got := e.hostObjectsOf(ctx, name); len(got) != 6 {
-			t.Errorf("%s: host objects %v, want all 6", name, got)
+		if got := e.hostObjectsOf(ctx, name); len(got) != 7 {
+			t.Errorf("%s: host objects %v, want all 7", name, got)
 		}
 	}
 
@@ -228,6 +229,13 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 	args := sts.Spec.Template.Spec.Containers[0].Args
 	if !slices.Contains(args, "--tenant-api-host="+svc.Spec.ClusterIP+":443") || !slices.Contains(args, "--tls-san="+svc.Spec.ClusterIP) {
 		t.Errorf("statefulset args %v lack the service's cluster IP %s", args, svc.Spec.ClusterIP)
+	}
+	dnsSvc := &corev1.Service{}
+	if err := e.c.Get(ctx, types.NamespacedName{Namespace: "kplex-b", Name: operator.DNSServiceName}, dnsSvc); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(args, "--tenant-dns-ip="+dnsSvc.Spec.ClusterIP) || dnsSvc.Spec.Type != corev1.ServiceTypeClusterIP {
+		t.Errorf("statefulset args %v lack the DNS service's cluster IP %s (type %s)", args, dnsSvc.Spec.ClusterIP, dnsSvc.Spec.Type)
 	}
 	if img := sts.Spec.Template.Spec.Containers[0].Image; img != "localhost/kplex/kplexd:test" {
 		t.Errorf("image %q, want the operator's default", img)
@@ -304,8 +312,8 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 		e.killOperator()
 		e.startOperator()
 		e.waitCondition(ctx, "d", v1alpha1.ConditionControlPlane, metav1.ConditionFalse, v1alpha1.ReasonControlPlaneStarting, v1alpha1.PhaseProvisioning)
-		if got := e.hostObjectsOf(ctx, "d"); len(got) != 6 {
-			t.Errorf("d: host objects %v, want all 6", got)
+		if got := e.hostObjectsOf(ctx, "d"); len(got) != 7 {
+			t.Errorf("d: host objects %v, want all 7", got)
 		}
 	})
 
@@ -317,7 +325,7 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 		if got := e.hostObjectsOf(ctx, "a"); len(got) != 0 {
 			t.Errorf("left behind after deleting a: %v", got)
 		}
-		if got := e.hostObjectsOf(ctx, "b"); len(got) != 6 {
+		if got := e.hostObjectsOf(ctx, "b"); len(got) != 7 {
 			t.Errorf("b touched by a's deletion: host objects %v", got)
 		}
 		if vc := e.get(ctx, "b"); vc.DeletionTimestamp != nil || vc.Status.Phase != v1alpha1.PhaseProvisioning {
