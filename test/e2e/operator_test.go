@@ -67,7 +67,7 @@ func TestE2EOperator(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			t.Logf("virtual cluster %s: create to Ready in %s", name, time.Since(start).Round(100*time.Millisecond))
+			t.Logf("virtual cluster %s: create to Ready in %s (%s)", name, time.Since(start).Round(100*time.Millisecond), timeline(ctx, c, name))
 		}()
 	}
 	wg.Wait()
@@ -187,6 +187,19 @@ func waitReady(ctx context.Context, c client.Client, name string, timeout time.D
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// timeline says when each condition last turned, counted from the VirtualCluster's creation.
+func timeline(ctx context.Context, c client.Client, name string) string {
+	vc := &v1alpha1.VirtualCluster{}
+	if err := c.Get(ctx, types.NamespacedName{Name: name}, vc); err != nil {
+		return err.Error()
+	}
+	var parts []string
+	for _, cond := range vc.Status.Conditions {
+		parts = append(parts, fmt.Sprintf("%s %s at +%s", cond.Type, cond.Status, cond.LastTransitionTime.Sub(vc.CreationTimestamp.Time)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // tenantClient connects with the kubeconfig the control plane published. The machine
