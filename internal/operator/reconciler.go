@@ -40,8 +40,8 @@ const (
 // Reconciler turns a VirtualCluster into its host objects and reports what it sees.
 type Reconciler struct {
 	Client client.Client
-	// Reader reads uncached: Secrets (never cached: the operator may read only two names)
-	// and namespaces it does not own yet.
+	// Reader reads uncached: Secrets (never cached: the operator may read only two names),
+	// namespaces it does not own yet, and Services just created.
 	Reader       client.Reader
 	Scheme       *runtime.Scheme
 	DefaultImage string
@@ -107,9 +107,12 @@ func (r *Reconciler) provision(ctx context.Context, vc *v1alpha1.VirtualCluster)
 	vc.Status.Endpoint = Endpoint(vc.Name)
 
 	sts := &appsv1.StatefulSet{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: vc.Status.HostNamespace, Name: ControlPlaneName}, sts); err != nil {
+	// Just applied, it may not be in the cache yet: then it is not ready either.
+	err = r.Client.Get(ctx, types.NamespacedName{Namespace: vc.Status.HostNamespace, Name: ControlPlaneName}, sts)
+	if client.IgnoreNotFound(err) != nil {
 		return ctrl.Result{}, fmt.Errorf("get statefulset %s/%s: %w", vc.Status.HostNamespace, ControlPlaneName, err)
 	}
+	sts.Namespace, sts.Name = vc.Status.HostNamespace, ControlPlaneName
 	cpReady := controlPlaneReady(sts)
 	if cpReady {
 		r.set(vc, v1alpha1.ConditionControlPlane, true, v1alpha1.ReasonControlPlaneReady, "the control-plane pod is ready")
@@ -189,7 +192,8 @@ func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualC
 
 func (r *Reconciler) clusterIP(ctx context.Context, ns, name string) (string, error) {
 	svc := &corev1.Service{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, svc); err != nil {
+	// Uncached: the Service may have been created a moment ago.
+	if err := r.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, svc); err != nil {
 		return "", fmt.Errorf("get service %s/%s: %w", ns, name, err)
 	}
 	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
