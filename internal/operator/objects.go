@@ -228,11 +228,11 @@ func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage str
 	if len(resources.Requests) == 0 && len(resources.Limits) == 0 {
 		resources = defaultResources()
 	}
-	probe := func(path string, period, failures int32) *corev1.Probe {
+	probe := func(path string, period, failures, timeout int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 				Path: path, Port: intstr.FromInt32(securePort), Scheme: corev1.URISchemeHTTPS}},
-			PeriodSeconds: period, FailureThreshold: failures, TimeoutSeconds: 5,
+			PeriodSeconds: period, FailureThreshold: failures, TimeoutSeconds: timeout,
 		}
 	}
 	podLabels := selector(vc.Name)
@@ -272,9 +272,13 @@ func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage str
 						// /readyz and /livez are open to anonymous requests
 						// (system:public-info-viewer); the kubelet does not verify the
 						// certificate of HTTPS probes.
-						StartupProbe:    probe("/livez", 2, 150),
-						LivenessProbe:   probe("/livez", 10, 6),
-						ReadinessProbe:  probe("/readyz", 2, 3),
+						// Many control planes starting at once on a small host take
+						// minutes (measured: 10 on 2 cores); a restart would only start
+						// over, so the startup probe waits up to 10 minutes and the
+						// liveness probe tolerates a slow answer.
+						StartupProbe:    probe("/livez", 2, 300, 5),
+						LivenessProbe:   probe("/livez", 10, 6, 10),
+						ReadinessProbe:  probe("/readyz", 2, 3, 5),
 						SecurityContext: install.RestrictedSecurityContext(),
 						Resources:       resources,
 						VolumeMounts: []corev1.VolumeMount{
