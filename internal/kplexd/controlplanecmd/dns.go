@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -117,18 +118,31 @@ func newDNS(ctx context.Context, c *DNSConfig, virtual *rest.Config, apiHost str
 	} else {
 		log.Info("No upstream resolver: names outside the cluster domain are refused")
 	}
-	if c.TenantIP.IsValid() {
-		if err := ensureDNSService(ctx, cs, c.TenantIP); err != nil {
-			log.Error(err, "The virtual cluster has no kube-system/kube-dns Service; DNS still works for pods")
-		}
-	}
 	return func(ctx context.Context) error {
+		if c.TenantIP.IsValid() {
+			go keepDNSService(ctx, cs, c.TenantIP, log)
+		}
 		if err := src.Start(ctx); err != nil {
 			return err
 		}
 		log.Info("Serving DNS", "address", c.Address, "domain", c.Domain, "upstreams", c.Upstreams)
 		return srv.ListenAndServe(ctx, c.Address)
 	}, nil
+}
+
+// keepDNSService retries ensureDNSService until it succeeds: kube-system may not exist
+// yet when the syncer starts.
+func keepDNSService(ctx context.Context, cs kubernetes.Interface, ip netip.Addr, log logr.Logger) {
+	err := wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := ensureDNSService(ctx, cs, ip)
+		if err != nil {
+			log.V(1).Info("kube-system/kube-dns not created yet", "err", err)
+		}
+		return err == nil, nil
+	})
+	if err != nil && ctx.Err() == nil {
+		log.Error(err, "The virtual cluster has no kube-system/kube-dns Service; DNS still works for pods")
+	}
 }
 
 // ensureDNSService shows the tenant a kube-system/kube-dns Service at the DNS address, for
