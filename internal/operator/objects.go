@@ -70,12 +70,18 @@ func objectMeta(vc *v1alpha1.VirtualCluster, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Namespace: v1alpha1.HostNamespace(vc.Name), Name: name, Labels: ownedLabels(vc.Name)}
 }
 
+// podSecurityLevel is the spec's level, restricted by default. Both walls enforce it: the
+// host namespace's Pod Security labels and the tenant API server's policy (--pod-security).
+func podSecurityLevel(vc *v1alpha1.VirtualCluster) string {
+	if l := vc.Spec.Isolation.PodSecurity; l != "" {
+		return string(l)
+	}
+	return string(v1alpha1.PodSecurityRestricted)
+}
+
 // Namespace is the tenant's host namespace with Pod Security enforced at the spec's level.
 func Namespace(vc *v1alpha1.VirtualCluster) *corev1.Namespace {
-	level := string(vc.Spec.Isolation.PodSecurity)
-	if level == "" {
-		level = string(v1alpha1.PodSecurityRestricted)
-	}
+	level := podSecurityLevel(vc)
 	l := ownedLabels(vc.Name)
 	for _, mode := range []string{"enforce", "audit", "warn"} {
 		l["pod-security.kubernetes.io/"+mode] = level
@@ -210,6 +216,7 @@ func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage str
 	if b := vc.Spec.Sync.Burst; b > 0 {
 		args = append(args, "--sync-burst="+strconv.Itoa(int(b)))
 	}
+	args = append(args, "--pod-security="+podSecurityLevel(vc))
 	env := []corev1.EnvVar{
 		{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
 		{Name: "HOME", Value: "/tmp"},
