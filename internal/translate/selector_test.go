@@ -29,16 +29,12 @@ func TestHostSelector(t *testing.T) {
 		}},
 	}
 	// Host copies: tenant-a's pods, and tenant-b's copies of the same pods.
-	type hostPod struct {
-		name   string
-		labels labels.Set
-	}
-	var host []hostPod
+	var host []labelledPod
 	for name, p := range pods {
-		host = append(host, hostPod{name, labels.Set(a.HostLabels(p.ns, p.labels))})
-		host = append(host, hostPod{"b/" + name, labels.Set(b.HostLabels(p.ns, p.labels))})
+		host = append(host, labelledPod{name, labels.Set(a.HostLabels(p.ns, p.labels))})
+		host = append(host, labelledPod{"b/" + name, labels.Set(b.HostLabels(p.ns, p.labels))})
 	}
-	host = append(host, hostPod{"unmanaged", labels.Set{"app": "web", LabelVirtualNamespace: "shop"}})
+	host = append(host, labelledPod{"unmanaged", labels.Set{"app": "web", LabelVirtualNamespace: "shop"}})
 
 	req := func(key string, op metav1.LabelSelectorOperator, values ...string) metav1.LabelSelectorRequirement {
 		return metav1.LabelSelectorRequirement{Key: key, Operator: op, Values: values}
@@ -71,18 +67,7 @@ func TestHostSelector(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := metav1.LabelSelectorAsSelector(hs)
-			if err != nil {
-				t.Fatalf("host selector %v invalid: %v", hs, err)
-			}
-			var got []string
-			for _, p := range host {
-				if s.Matches(p.labels) {
-					got = append(got, p.name)
-				}
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
+			if got := selected(t, hs, host); !slices.Equal(got, tc.want) {
 				t.Errorf("host selector %v selects %v, want %v", hs, got, tc.want)
 			}
 		})
@@ -237,19 +222,15 @@ func FuzzHostSelector(f *testing.F) {
 
 func TestHostSelectorAcrossNamespaces(t *testing.T) {
 	a, b := mustNew(t, tenantA), mustNew(t, tenantB)
-	type hostPod struct {
-		name   string
-		labels labels.Set
-	}
-	var host []hostPod
+	var host []labelledPod
 	for _, ns := range []string{"shop", "blog", "Bad NS", "kube-system"} {
 		for _, app := range []string{"web", "db"} {
 			l := map[string]string{"app": app}
-			host = append(host, hostPod{ns + "/" + app, labels.Set(a.HostLabels(ns, l))},
-				hostPod{"b:" + ns + "/" + app, labels.Set(b.HostLabels(ns, l))})
+			host = append(host, labelledPod{ns + "/" + app, labels.Set(a.HostLabels(ns, l))},
+				labelledPod{"b:" + ns + "/" + app, labels.Set(b.HostLabels(ns, l))})
 		}
 	}
-	host = append(host, hostPod{"unmanaged", labels.Set{"app": "web", LabelVirtualNamespace: "shop", LabelTenant: "tenant-a"}})
+	host = append(host, labelledPod{"unmanaged", labels.Set{"app": "web", LabelVirtualNamespace: "shop", LabelTenant: "tenant-a"}})
 	web := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
 	for _, tc := range []struct {
 		name string
@@ -270,18 +251,7 @@ func TestHostSelectorAcrossNamespaces(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := metav1.LabelSelectorAsSelector(hs)
-			if err != nil {
-				t.Fatalf("host selector %v invalid: %v", hs, err)
-			}
-			var got []string
-			for _, p := range host {
-				if s.Matches(p.labels) {
-					got = append(got, p.name)
-				}
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
+			if got := selected(t, hs, host); !slices.Equal(got, tc.want) {
 				t.Errorf("host selector %v selects %v, want %v", hs, got, tc.want)
 			}
 		})
@@ -289,4 +259,27 @@ func TestHostSelectorAcrossNamespaces(t *testing.T) {
 	if _, err := a.HostSelectorIn([]string{"shop"}, &metav1.LabelSelector{MatchLabels: map[string]string{"a": "bad value"}}); err == nil {
 		t.Error("HostSelectorIn accepted an invalid selector")
 	}
+}
+
+// labelledPod is a host pod's name and labels, for selector tests.
+type labelledPod struct {
+	name   string
+	labels labels.Set
+}
+
+// selected lists, sorted, the names of the pods hs selects.
+func selected(t *testing.T, hs *metav1.LabelSelector, pods []labelledPod) []string {
+	t.Helper()
+	s, err := metav1.LabelSelectorAsSelector(hs)
+	if err != nil {
+		t.Fatalf("host selector %v invalid: %v", hs, err)
+	}
+	var got []string
+	for _, p := range pods {
+		if s.Matches(p.labels) {
+			got = append(got, p.name)
+		}
+	}
+	slices.Sort(got)
+	return got
 }
