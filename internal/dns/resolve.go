@@ -8,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/utils/ptr"
 )
 
 // DefaultTTL of the cluster zone's answers, as CoreDNS's kubernetes plugin.
@@ -236,7 +237,7 @@ func (r *Resolver) ready(svc *corev1.Service) []endpoint {
 				if err != nil {
 					continue
 				}
-				label := deref(ep.Hostname)
+				label := ptr.Deref(ep.Hostname, "")
 				if label == "" {
 					label = dashed(ip)
 				}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 )
 
 // Source is what the resolver reads: the virtual cluster's Services and EndpointSlices.
@@ -106,7 +107,7 @@ func (s *InformerSource) ByIP(ip netip.Addr) []Owner {
 		for _, ep := range es.Endpoints {
 			for _, a := range ep.Addresses {
 				if a == ip.String() {
-					out = append(out, Owner{Namespace: es.Namespace, Service: es.Labels[discoveryv1.LabelServiceName], Endpoint: true, Hostname: deref(ep.Hostname)})
+					out = append(out, Owner{Namespace: es.Namespace, Service: es.Labels[discoveryv1.LabelServiceName], Endpoint: true, Hostname: ptr.Deref(ep.Hostname, "")})
 				}
 			}
 		}
@@ -166,11 +167,4 @@ func endpointIPs(obj any) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
