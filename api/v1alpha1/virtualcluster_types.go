@@ -172,7 +172,120 @@ type Isolation struct {
 	// +kubebuilder:default=restricted
 	// +optional
 	PodSecurity PodSecurityLevel `json:"podSecurity,omitempty"`
+
+	// AllowNodePorts lets the tenant create NodePort Services (kplexd --allow-node-ports).
+	// Off by default: a NodePort opens a port on every host node.
+	// +optional
+	AllowNodePorts bool `json:"allowNodePorts,omitempty"`
+
+	// AllowLoadBalancers lets the tenant create LoadBalancer Services
+	// (kplexd --allow-load-balancers). Off by default: it exposes the tenant outside the
+	// host cluster, and on most hosts it also takes node ports.
+	// +optional
+	AllowLoadBalancers bool `json:"allowLoadBalancers,omitempty"`
+
+	// Quota caps what the tenant's workloads may request in the host namespace (a host
+	// ResourceQuota the tenant cannot change). The control plane's own pod, volume and
+	// Services are added on top, so the whole quota is the tenant's.
+	// +kubebuilder:default={}
+	// +optional
+	Quota Quota `json:"quota"`
 }
+
+// Quota is the tenant's share of the host. The defaults fit a team's development cluster
+// on a shared host: enough for a few dozen small pods, far from a node's worth, so that
+// one tenant cannot take the host from the others. Requests are capped, not limits: the
+// scheduler places pods by their requests, and a limit the tenant did not write would
+// kill its pods at a size it never chose; containers without requests get
+// DefaultCPURequest and DefaultMemoryRequest (a host LimitRange), so no pod is refused
+// merely for omitting them.
+type Quota struct {
+	// CPU is the sum of the CPU requests of the tenant's pods (default 4 cores).
+	// +kubebuilder:default="4"
+	// +kubebuilder:validation:XValidation:rule="!quantity(string(self)).isLessThan(quantity('0'))",message="spec.isolation.quota.cpu must not be negative"
+	// +optional
+	CPU *resource.Quantity `json:"cpu,omitempty"`
+
+	// Memory is the sum of the memory requests of the tenant's pods (default 8Gi).
+	// +kubebuilder:default="8Gi"
+	// +kubebuilder:validation:XValidation:rule="!quantity(string(self)).isLessThan(quantity('0'))",message="spec.isolation.quota.memory must not be negative"
+	// +optional
+	Memory *resource.Quantity `json:"memory,omitempty"`
+
+	// Storage is the sum of the storage requests of the tenant's PersistentVolumeClaims
+	// (default 20Gi).
+	// +kubebuilder:default="20Gi"
+	// +kubebuilder:validation:XValidation:rule="!quantity(string(self)).isLessThan(quantity('0'))",message="spec.isolation.quota.storage must not be negative"
+	// +optional
+	Storage *resource.Quantity `json:"storage,omitempty"`
+
+	// Pods is the number of the tenant's pods, running or not (default 50).
+	// +kubebuilder:default=50
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	// +optional
+	Pods *int32 `json:"pods,omitempty"`
+
+	// PersistentVolumeClaims is the number of the tenant's claims (default 10).
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	// +optional
+	PersistentVolumeClaims *int32 `json:"persistentVolumeClaims,omitempty"`
+
+	// Services is the number of the tenant's Services (default 20).
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	// +optional
+	Services *int32 `json:"services,omitempty"`
+
+	// ServicesNodePorts is the number of node ports the tenant's Services may take
+	// (default 2). It counts only when allowNodePorts or allowLoadBalancers is true;
+	// otherwise the tenant's share is 0, a second wall behind kplexd's admission.
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	ServicesNodePorts *int32 `json:"servicesNodePorts,omitempty"`
+
+	// ServicesLoadBalancers is the number of the tenant's LoadBalancer Services
+	// (default 1). It counts only when allowLoadBalancers is true.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	ServicesLoadBalancers *int32 `json:"servicesLoadBalancers,omitempty"`
+
+	// DefaultCPURequest is the CPU request of a tenant container that names none
+	// (default 100m).
+	// +kubebuilder:default="100m"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="spec.isolation.quota.defaultCPURequest must be positive"
+	// +optional
+	DefaultCPURequest *resource.Quantity `json:"defaultCPURequest,omitempty"`
+
+	// DefaultMemoryRequest is the memory request of a tenant container that names none
+	// (default 128Mi).
+	// +kubebuilder:default="128Mi"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="spec.isolation.quota.defaultMemoryRequest must be positive"
+	// +optional
+	DefaultMemoryRequest *resource.Quantity `json:"defaultMemoryRequest,omitempty"`
+}
+
+// Defaults of Quota, for VirtualClusters stored before the fields existed (the API server
+// fills them in on every other).
+const (
+	DefaultQuotaCPU                    = "4"
+	DefaultQuotaMemory                 = "8Gi"
+	DefaultQuotaStorage                = "20Gi"
+	DefaultQuotaPods                   = 50
+	DefaultQuotaPersistentVolumeClaims = 10
+	DefaultQuotaServices               = 20
+	DefaultQuotaServicesNodePorts      = 2
+	DefaultQuotaServicesLoadBalancers  = 1
+	DefaultCPURequest                  = "100m"
+	DefaultMemoryRequest               = "128Mi"
+)
 
 // ExposeType is the type of the Service in front of the virtual cluster's API server.
 // +kubebuilder:validation:Enum=ClusterIP;NodePort;LoadBalancer
@@ -236,6 +349,9 @@ const (
 	ConditionControlPlane = "ControlPlaneReady"
 	// ConditionKubeconfig is true when the admin kubeconfig Secret is published.
 	ConditionKubeconfig = "KubeconfigPublished"
+	// ConditionIsolation is true when the host NetworkPolicies, ResourceQuota and
+	// LimitRange of the spec are in place.
+	ConditionIsolation = "IsolationReady"
 )
 
 // Condition reasons of a VirtualCluster.
@@ -253,6 +369,8 @@ const (
 	ReasonDeleting                = "Deleting"
 	ReasonNamespaceConflict       = "NamespaceConflict"
 	ReasonWaitingForHostNamespace = "WaitingForHostNamespace"
+	ReasonIsolated                = "Isolated"
+	ReasonIsolationFailed         = "IsolationFailed"
 )
 
 // KubeconfigSecretKey is the key of the admin kubeconfig in the Secret named by
@@ -269,7 +387,8 @@ type VirtualClusterStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready, HostObjectsReady, ControlPlaneReady, KubeconfigPublished.
+	// Conditions: Ready, HostObjectsReady, IsolationReady, ControlPlaneReady,
+	// KubeconfigPublished.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

@@ -217,6 +217,12 @@ func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage str
 		args = append(args, "--sync-burst="+strconv.Itoa(int(b)))
 	}
 	args = append(args, "--pod-security="+podSecurityLevel(vc))
+	if vc.Spec.Isolation.AllowNodePorts {
+		args = append(args, "--allow-node-ports")
+	}
+	if vc.Spec.Isolation.AllowLoadBalancers {
+		args = append(args, "--allow-load-balancers")
+	}
 	env := []corev1.EnvVar{
 		{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
 		{Name: "HOME", Value: "/tmp"},

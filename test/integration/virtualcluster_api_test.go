@@ -59,6 +59,16 @@ func TestVirtualClusterAdmission(t *testing.T) {
 				t.Errorf("%s = %q, want %q", path, v, want)
 			}
 		}
+		quota, _, _ := unstructured.NestedMap(got.Object, "spec", "isolation", "quota")
+		for k, want := range map[string]any{"cpu": "4", "memory": "8Gi", "storage": "20Gi", "pods": int64(50), "persistentVolumeClaims": int64(10),
+			"services": int64(20), "servicesNodePorts": int64(2), "servicesLoadBalancers": int64(1), "defaultCPURequest": "100m", "defaultMemoryRequest": "128Mi"} {
+			if quota[k] != want {
+				t.Errorf("spec.isolation.quota.%s = %v, want %v", k, quota[k], want)
+			}
+		}
+		if v, found, _ := unstructured.NestedBool(got.Object, "spec", "isolation", "allowNodePorts"); v || found {
+			t.Errorf("spec.isolation.allowNodePorts = %v (set %v), want unset (false)", v, found)
+		}
 	})
 
 	long := strings.Repeat("a", 58)
@@ -76,6 +86,11 @@ func TestVirtualClusterAdmission(t *testing.T) {
 		{"privileged pod security", "priv", map[string]any{"isolation": map[string]any{"podSecurity": "privileged"}}, "spec.isolation.podSecurity"},
 		{"unknown expose type", "exp", map[string]any{"expose": map[string]any{"type": "Ingress"}}, "spec.expose.type"},
 		{"zero sync qps", "qps", map[string]any{"sync": map[string]any{"qps": -1}}, "spec.sync.qps"},
+		{"negative cpu quota", "q1", quota(map[string]any{"cpu": "-1"}), "spec.isolation.quota.cpu must not be negative"},
+		{"memory quota not a quantity", "q2", quota(map[string]any{"memory": "lots"}), "spec.isolation.quota.memory"},
+		{"negative pods quota", "q3", quota(map[string]any{"pods": -1}), "spec.isolation.quota.pods"},
+		{"zero default memory request", "q4", quota(map[string]any{"defaultMemoryRequest": "0"}), "spec.isolation.quota.defaultMemoryRequest must be positive"},
+		{"allowNodePorts not a bool", "np", map[string]any{"isolation": map[string]any{"allowNodePorts": "yes"}}, "spec.isolation.allowNodePorts"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := vcs.Create(ctx, virtualClusterObject(tc.vcName, tc.spec), metav1.CreateOptions{})
@@ -105,4 +120,8 @@ func TestVirtualClusterAdmission(t *testing.T) {
 			t.Fatalf("changing the exposure must be allowed: %v", err)
 		}
 	})
+}
+
+func quota(q map[string]any) map[string]any {
+	return map[string]any{"isolation": map[string]any{"quota": q}}
 }
