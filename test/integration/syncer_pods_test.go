@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -392,9 +393,17 @@ func testHostPodRecreated(ctx context.Context, t *testing.T, e *syncEnv) {
 		t.Fatal(err)
 	}
 	hp := e.waitHostPod(ctx, t, "shop", "web", func(p *corev1.Pod) bool { return p.UID != old.UID })
-	if hp.Spec.NodeName != "node-1" {
-		t.Errorf("recreated host pod on node %q, want node-1 (the virtual pod's)", hp.Spec.NodeName)
+	// Back to the virtual pod's node, through the host scheduler: never by nodeName, which
+	// the tenant could have set itself (pods/binding) to skip the host's taints and filters.
+	if hp.Spec.NodeName != "" {
+		t.Errorf("recreated host pod has nodeName %q; want none (pinned by affinity, placed by the host scheduler)", hp.Spec.NodeName)
 	}
+	if a := hp.Spec.Affinity; a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil ||
+		fmt.Sprint(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms) != fmt.Sprint([]corev1.NodeSelectorTerm{{
+			MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{"node-1"}}}}}) {
+		t.Errorf("recreated host pod affinity %+v; want required metadata.name In [node-1] (the virtual pod's node)", a)
+	}
+	bindHostPod(ctx, t, e, "shop", "web", "node-1") // as the host scheduler would
 	if _, err := e.vAdmin.CoreV1().Pods("shop").Get(ctx, "web", metav1.GetOptions{}); err != nil {
 		t.Errorf("virtual pod: %v", err)
 	}

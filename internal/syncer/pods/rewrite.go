@@ -63,8 +63,11 @@ func TokenSecretName(t *translate.Translator, namespace, name string) string {
 //
 // Host-sensitive fields (hostNetwork, hostPID, hostIPC, hostPath volumes, privileged
 // containers) are copied as they are: confining them is the tenant admission policy's job.
-// nodeName, nodeSelector, affinity and tolerations pass through unchanged: a host pod
-// recreated for a bound virtual pod must land on the node the tenant sees.
+// nodeSelector, affinity and tolerations pass through unchanged. nodeName never does: a
+// tenant can bind its own pending pod (pods/binding), and a host pod carrying that name
+// would skip the host scheduler, its taints and its filters. pinToNode turns it into a
+// required node affinity instead, so a host pod recreated for a bound virtual pod goes
+// back to the node the tenant sees, through the host scheduler, or stays Pending.
 func HostPod(t *translate.Translator, virtual *corev1.Pod, o RewriteOptions) (pod *corev1.Pod, needsToken bool) {
 	ns := virtual.Namespace
 	host := &corev1.Pod{ObjectMeta: t.HostMeta(virtual)}
@@ -165,6 +168,9 @@ func HostPod(t *translate.Translator, virtual *corev1.Pod, o RewriteOptions) (po
 	// pod starts, and services created later must not replace running pods.
 	host.Annotations[AnnotationSpecHash] = hash(hashed(spec))
 	host.Annotations[AnnotationFixedSpecHash] = hash(fixedPart(hashed(spec)))
+	// After the hashes: the syncer binds the virtual pod to the host pod's node, and that
+	// binding must not make the running host pod look changed.
+	pinToNode(spec)
 	if len(o.ServiceEnv) > 0 {
 		for _, list := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
 			for i := range list {
@@ -266,6 +272,31 @@ func hashed(spec *corev1.PodSpec) *corev1.PodSpec {
 	s := spec.DeepCopy()
 	s.NodeName = ""
 	return s
+}
+
+// pinToNode replaces spec.nodeName by a required node affinity on the node's name (as the
+// DaemonSet controller does), added to every term so that the tenant's own terms still hold.
+func pinToNode(spec *corev1.PodSpec) {
+	node := spec.NodeName
+	if node == "" {
+		return
+	}
+	spec.NodeName = ""
+	req := corev1.NodeSelectorRequirement{Key: metav1.ObjectNameField, Operator: corev1.NodeSelectorOpIn, Values: []string{node}}
+	if spec.Affinity == nil {
+		spec.Affinity = &corev1.Affinity{}
+	}
+	if spec.Affinity.NodeAffinity == nil {
+		spec.Affinity.NodeAffinity = &corev1.NodeAffinity{}
+	}
+	na := spec.Affinity.NodeAffinity
+	if na.RequiredDuringSchedulingIgnoredDuringExecution == nil || len(na.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms) == 0 {
+		na.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{}}}
+	}
+	terms := na.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	for i := range terms {
+		terms[i].MatchFields = append(terms[i].MatchFields, req)
+	}
 }
 
 // fixedPart blanks the fields a pod update may change (container images,

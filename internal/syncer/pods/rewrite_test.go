@@ -1,6 +1,7 @@
 package pods
 
 import (
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -107,7 +108,7 @@ func TestHostPod(t *testing.T) {
 		t.Errorf("hostname = %q", s.Hostname)
 	}
 	// Passed through as they are (admission confines them later).
-	if s.NodeName != "node-1" || s.NodeSelector["disk"] != "ssd" || len(s.Tolerations) != 1 || !s.HostNetwork ||
+	if s.NodeSelector["disk"] != "ssd" || len(s.Tolerations) != 1 || !s.HostNetwork ||
 		!*s.Containers[0].SecurityContext.Privileged {
 		t.Error("scheduling or host-sensitive fields not passed through")
 	}
@@ -177,6 +178,52 @@ func TestHostPodWithoutToken(t *testing.T) {
 			t.Error("KUBERNETES_SERVICE_HOST set with no tenant API address")
 		}
 	}
+}
+
+// A virtual pod's node (which the tenant can set through pods/binding) reaches the host
+// only as a required affinity the host scheduler checks, never as spec.nodeName.
+func TestNodeNameBecomesAffinity(t *testing.T) {
+	tr := testTranslator(t)
+	pinned := func(term corev1.NodeSelectorTerm, node string) bool {
+		return slices.ContainsFunc(term.MatchFields, func(r corev1.NodeSelectorRequirement) bool {
+			return r.Key == "metadata.name" && r.Operator == corev1.NodeSelectorOpIn && slices.Equal(r.Values, []string{node})
+		})
+	}
+	t.Run("no affinity of its own", func(t *testing.T) {
+		h, _ := HostPod(tr, virtualPod(), RewriteOptions{})
+		if h.Spec.NodeName != "" {
+			t.Fatalf("host pod nodeName = %q, want empty (the host scheduler places it)", h.Spec.NodeName)
+		}
+		terms := h.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+		if len(terms) != 1 || !pinned(terms[0], "node-1") {
+			t.Fatalf("node affinity terms %+v, want one pinning node-1", terms)
+		}
+	})
+	t.Run("tenant terms still hold", func(t *testing.T) {
+		v := virtualPod()
+		zone := corev1.NodeSelectorRequirement{Key: "zone", Operator: corev1.NodeSelectorOpIn, Values: []string{"a"}}
+		disk := corev1.NodeSelectorRequirement{Key: "disk", Operator: corev1.NodeSelectorOpExists}
+		v.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{zone}}, {MatchExpressions: []corev1.NodeSelectorRequirement{disk}}},
+		}}}
+		h, _ := HostPod(tr, v, RewriteOptions{})
+		terms := h.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+		if len(terms) != 2 || !pinned(terms[0], "node-1") || !pinned(terms[1], "node-1") ||
+			terms[0].MatchExpressions[0].Key != "zone" || terms[1].MatchExpressions[0].Key != "disk" {
+			t.Fatalf("node affinity terms %+v, want both tenant terms, each also pinning node-1", terms)
+		}
+		if v.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchFields != nil {
+			t.Error("the virtual pod was modified")
+		}
+	})
+	t.Run("unbound", func(t *testing.T) {
+		v := virtualPod()
+		v.Spec.NodeName = ""
+		h, _ := HostPod(tr, v, RewriteOptions{})
+		if h.Spec.Affinity != nil {
+			t.Errorf("affinity %+v on an unbound pod's copy", h.Spec.Affinity)
+		}
+	})
 }
 
 func TestSpecHashes(t *testing.T) {
