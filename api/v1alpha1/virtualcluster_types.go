@@ -67,7 +67,34 @@ type VirtualClusterSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Sync Sync `json:"sync"`
+
+	// Sleep puts an idle virtual cluster to sleep: its host pods are removed and its
+	// control plane scaled to zero; its data stays. `kplex sleep` and `kplex wake` do it by
+	// hand, and the gateway wakes a sleeping cluster on its first connection.
+	// +kubebuilder:default={}
+	// +optional
+	Sleep Sleep `json:"sleep"`
 }
+
+// Sleep is when a virtual cluster goes to sleep by itself.
+type Sleep struct {
+	// AfterInactivity puts the virtual cluster to sleep once no person and none of the
+	// tenant's own controllers has used its API for this long (kplex's own components
+	// and health probes do not count). Unset: never by itself. At least one minute.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="spec.sleep.afterInactivity must be at least 1m (e.g. 30m)"
+	// +optional
+	AfterInactivity *metav1.Duration `json:"afterInactivity,omitempty"`
+}
+
+// Annotations that ask the operator to put a virtual cluster to sleep or wake it (RFC 3339
+// times): the later of the two wins, so a wake that comes after a sleep is never lost.
+// `kplex sleep`/`kplex wake` and the gateway set them; inactivity sets the sleep one.
+const (
+	AnnotationSleepRequested = "kplex.dev/sleep-requested-at"
+	AnnotationWakeRequested  = "kplex.dev/wake-requested-at"
+	// AnnotationSleepReason says who asked for sleep: "kplex sleep", "inactive since <time>".
+	AnnotationSleepReason = "kplex.dev/sleep-reason"
+)
 
 // DatastoreType names a datastore kind.
 // +kubebuilder:validation:Enum=Embedded;External
@@ -321,7 +348,7 @@ type Sync struct {
 }
 
 // Phase is a VirtualCluster's place in its life cycle.
-// +kubebuilder:validation:Enum=Pending;Provisioning;Ready;Sleeping;Deleting;Failed
+// +kubebuilder:validation:Enum=Pending;Provisioning;Ready;Sleeping;Waking;Deleting;Failed
 type Phase string
 
 const (
@@ -331,8 +358,12 @@ const (
 	PhaseProvisioning Phase = "Provisioning"
 	// PhaseReady: the control plane is ready and its kubeconfig is published.
 	PhaseReady Phase = "Ready"
-	// PhaseSleeping: the control plane is scaled to zero.
+	// PhaseSleeping: going to sleep or asleep: the tenant's host pods are removed and the
+	// control plane scaled to zero (condition Asleep says which).
 	PhaseSleeping Phase = "Sleeping"
+	// PhaseWaking: the control plane is starting again after sleep; the syncer then
+	// recreates the tenant's host pods.
+	PhaseWaking Phase = "Waking"
 	// PhaseDeleting: the host objects are being removed.
 	PhaseDeleting Phase = "Deleting"
 	// PhaseFailed: the operator cannot make progress without a change (see the conditions).
@@ -352,6 +383,9 @@ const (
 	// ConditionIsolation is true when the host NetworkPolicies, ResourceQuota and
 	// LimitRange of the spec are in place.
 	ConditionIsolation = "IsolationReady"
+	// ConditionAsleep is true when the virtual cluster sleeps: no control plane, no host
+	// pod of the tenant.
+	ConditionAsleep = "Asleep"
 )
 
 // Condition reasons of a VirtualCluster.
@@ -371,6 +405,10 @@ const (
 	ReasonWaitingForHostNamespace = "WaitingForHostNamespace"
 	ReasonIsolated                = "Isolated"
 	ReasonIsolationFailed         = "IsolationFailed"
+	ReasonGoingToSleep            = "GoingToSleep"
+	ReasonSleeping                = "Sleeping"
+	ReasonAwake                   = "Awake"
+	ReasonWaking                  = "Waking"
 )
 
 // KubeconfigSecretKey is the key of the admin kubeconfig in the Secret named by
@@ -407,6 +445,11 @@ type VirtualClusterStatus struct {
 	// HostNamespace is the host namespace of the virtual cluster: kplex-<name>.
 	// +optional
 	HostNamespace string `json:"hostNamespace,omitempty"`
+
+	// LastActivityTime is the last time a person or one of the tenant's own controllers
+	// used the API, as the control plane reported it (at most a minute late).
+	// +optional
+	LastActivityTime *metav1.Time `json:"lastActivityTime,omitempty"`
 }
 
 // SecretReference names a Secret in a namespace.

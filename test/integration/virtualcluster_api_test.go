@@ -90,6 +90,8 @@ func TestVirtualClusterAdmission(t *testing.T) {
 		{"memory quota not a quantity", "q2", quota(map[string]any{"memory": "lots"}), "spec.isolation.quota.memory"},
 		{"negative pods quota", "q3", quota(map[string]any{"pods": -1}), "spec.isolation.quota.pods"},
 		{"zero default memory request", "q4", quota(map[string]any{"defaultMemoryRequest": "0"}), "spec.isolation.quota.defaultMemoryRequest must be positive"},
+		{"sleep after 10s of inactivity", "sl1", map[string]any{"sleep": map[string]any{"afterInactivity": "10s"}}, "spec.sleep.afterInactivity must be at least 1m"},
+		{"sleep after nonsense", "sl2", map[string]any{"sleep": map[string]any{"afterInactivity": "soon"}}, "spec.sleep.afterInactivity"},
 		{"allowNodePorts not a bool", "np", map[string]any{"isolation": map[string]any{"allowNodePorts": "yes"}}, "spec.isolation.allowNodePorts"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
