@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kplex-dev/kplex/internal/activity"
 	"net"
 	"strconv"
 	"time"
@@ -42,6 +43,7 @@ type ControlPlane struct {
 	components []stopper // in start order; stopped in reverse
 	failed     chan struct{}
 	err        error
+	activity   activity.Tracker // virtual profile: the tenant's last request
 }
 
 // New checks the configuration; it touches nothing on disk.
@@ -144,11 +146,13 @@ func (c *ControlPlane) Start(ctx context.Context) error {
 		PKI: c.pki, HostProfile: c.cfg.Profile == ProfileHost, ExtraArgs: c.cfg.APIServerArgs,
 	}
 	var tenant *admission.Config
+	var tracker *activity.Tracker
 	if c.cfg.Profile == ProfileVirtual {
 		tenant = &c.cfg.TenantPolicy
 		apiCfg.AdmissionPlugins = []string{admission.PluginName}
+		tracker = &c.activity
 	}
-	api := apiserver.New(apiCfg, tenant)
+	api := apiserver.New(apiCfg, tenant, tracker)
 	if err := api.Start(ctx); err != nil {
 		return err
 	}
@@ -236,6 +240,10 @@ func (c *ControlPlane) Stop(ctx context.Context) error {
 	c.lock.release()
 	return errors.Join(errs...)
 }
+
+// LastActivity is when a person or the tenant's own controllers last used the virtual
+// cluster's API since the start (zero: not yet, or not a virtual profile).
+func (c *ControlPlane) LastActivity() time.Time { return c.activity.Last() }
 
 // AdminKubeconfig is the cluster-admin kubeconfig's path.
 func (c *ControlPlane) AdminKubeconfig() string { return c.cfg.AdminKubeconfig() }

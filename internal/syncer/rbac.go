@@ -31,6 +31,10 @@ func HostRole(namespace, name string) *rbacv1.Role {
 			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: rw},
 			// Ingresses for the host's controllers; their status (load balancer) is only read.
 			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: rw},
+			// The tenant's last activity, which the operator reads to put it to sleep
+			// (create cannot be limited to a name).
+			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
+			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "update"}, ResourceNames: []string{ActivityLease}},
 		},
 	}
 }
@@ -49,6 +53,10 @@ func HostClusterRole(name string) *rbacv1.ClusterRole {
 		},
 	}
 }
+
+// ActivityLease is the Lease in the host namespace whose renewTime is the tenant's last
+// activity (internal/activity): kplexd writes it, the operator reads it.
+const ActivityLease = "kplex-activity"
 
 // VirtualComponentsGroup is the group of kplex's own client certificates in the virtual
 // cluster (the syncer's is kplex:syncer in kplex:components).

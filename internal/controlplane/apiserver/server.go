@@ -6,14 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 
+	"github.com/kplex-dev/kplex/internal/activity"
 	"github.com/kplex-dev/kplex/internal/admission"
 	"github.com/kplex-dev/kplex/internal/controlplane/component"
 	"github.com/kplex-dev/kplex/internal/controlplane/flags"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 	"k8s.io/kubernetes/pkg/api/legacyscheme"
@@ -21,16 +25,18 @@ import (
 
 // Server is one kube-apiserver.
 type Server struct {
-	cfg    flags.APIServerConfig
-	tenant *admission.Config
+	cfg      flags.APIServerConfig
+	tenant   *admission.Config
+	activity *activity.Tracker
 	*component.Runner
 }
 
 // New returns a stopped server. A non-nil tenant compiles in the tenant policy plugin
 // (enable it with cfg.AdmissionPlugins): a virtual cluster's tenant cannot remove it, as
 // it is no object in the cluster.
-func New(cfg flags.APIServerConfig, tenant *admission.Config) *Server {
-	return &Server{cfg: cfg, tenant: tenant}
+// A non-nil tracker records the requests that count as the tenant's activity.
+func New(cfg flags.APIServerConfig, tenant *admission.Config, tracker *activity.Tracker) *Server {
+	return &Server{cfg: cfg, tenant: tenant, activity: tracker}
 }
 
 // Start parses the flags, binds the secure port and serves in the background.
@@ -64,9 +70,47 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("invalid --apiserver-arg: %w", utilerrors.NewAggregate(errs))
 	}
 	s.Runner = component.Go(ctx, "kube-apiserver", func(ctx context.Context) error {
-		return app.Run(ctx, completed)
+		return s.run(ctx, completed)
 	})
 	return nil
+}
+
+// run is app.Run, with the activity tracker inside the aggregator's handler chain: the
+// aggregator fronts every API (built-in, CRDs, aggregated), and its inner handler runs
+// after authentication, so the tracker sees who asked.
+func (s *Server) run(ctx context.Context, opts options.CompletedOptions) error {
+	if s.activity == nil {
+		return app.Run(ctx, opts)
+	}
+	if opts.InformerName == nil {
+		name, err := cache.NewInformerName("kube-apiserver")
+		if err != nil {
+			return err
+		}
+		opts.InformerName = name
+	}
+	config, err := app.NewConfig(opts)
+	if err != nil {
+		return err
+	}
+	generic := config.Aggregator.GenericConfig
+	build := generic.BuildHandlerChainFunc
+	generic.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
+		return build(s.activity.Wrap(h), c)
+	}
+	completed, err := config.Complete()
+	if err != nil {
+		return err
+	}
+	server, err := app.CreateServerChain(completed)
+	if err != nil {
+		return err
+	}
+	prepared, err := server.PrepareRun()
+	if err != nil {
+		return err
+	}
+	return prepared.Run(ctx)
 }
 
 func unwrapSyscall(err error) error {

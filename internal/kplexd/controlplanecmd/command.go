@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg controlplane.Config, sync *SyncConfig, log log
 			cancelSync()
 			<-syncDone
 		}()
-		if err := startSyncer(sctx, cfg, sync, cp.AdminKubeconfig(), syncDone, log.WithName("syncer")); err != nil {
+		if err := startSyncer(sctx, cfg, sync, cp.AdminKubeconfig(), cp.LastActivity, syncDone, log.WithName("syncer")); err != nil {
 			cancelSync()
 			close(syncDone)
 			stop()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
@@ -33,6 +34,7 @@ type syncFlags struct {
 	dns            dnsFlags
 	kubeletAddress string
 	kubeletPort    int
+	activityEvery  time.Duration
 }
 
 // SyncConfig is a validated syncer configuration.
@@ -52,6 +54,8 @@ type SyncConfig struct {
 	// virtual nodes; port 0 picks a free one.
 	KubeletAddress net.IP
 	KubeletPort    int
+	// ActivityEvery is how often the tenant's last activity goes to the host's Lease.
+	ActivityEvery time.Duration
 }
 
 func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
@@ -65,6 +69,7 @@ func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.publishServer, "publish-kubeconfig-server", "", "API server URL in the published kubeconfig, e.g. https://kplex-apiserver.kplex-a.svc:443")
 	fs.StringVar(&f.kubeletAddress, "kubelet-proxy-address", syncer.DefaultKubeletAddress, "IP address the kubelet proxy (logs, exec, attach, port-forward of the tenant's pods) listens on; virtual nodes publish it, and only this process's API server calls it")
 	fs.IntVar(&f.kubeletPort, "kubelet-proxy-port", 0, "port of the kubelet proxy, published in the virtual nodes (0: any free port)")
+	fs.DurationVar(&f.activityEvery, "activity-report-interval", activityEvery, "how often the tenant's last API activity (requests by people and the tenant's controllers) is written to Lease "+ActivityLease+" in --host-namespace")
 }
 
 // complete returns nil when the syncer is not asked for.
@@ -105,9 +110,12 @@ func (f *syncFlags) complete(cfg controlplane.Config) (*SyncConfig, error) {
 	if f.kubeletPort < 0 || f.kubeletPort > 65535 {
 		return nil, fmt.Errorf("--kubelet-proxy-port %d: want 0 (any free port) to 65535", f.kubeletPort)
 	}
+	if f.activityEvery < time.Second {
+		return nil, fmt.Errorf("--activity-report-interval %s: want at least 1s (e.g. 15s)", f.activityEvery)
+	}
 	sc := &SyncConfig{Host: host, HostNamespace: f.hostNamespace, QPS: f.qps, Burst: f.burst,
 		TenantAPIHost: cfg.AdvertiseAddress, TenantAPIPort: cfg.SecurePort, Publish: publish, DNS: dc,
-		KubeletAddress: ip, KubeletPort: f.kubeletPort}
+		KubeletAddress: ip, KubeletPort: f.kubeletPort, ActivityEvery: f.activityEvery}
 	if f.tenantAPIHost != "" {
 		sc.TenantAPIHost = f.tenantAPIHost
 		if h, p, err := net.SplitHostPort(f.tenantAPIHost); err == nil {
@@ -123,7 +131,7 @@ func (f *syncFlags) complete(cfg controlplane.Config) (*SyncConfig, error) {
 
 // startSyncer gives kplex's components their rights in the virtual cluster and runs the
 // syncer under the kplex component identity; its end is reported on done.
-func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, adminKubeconfig string, done chan<- error, log logr.Logger) error {
+func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, adminKubeconfig string, lastActivity func() time.Time, done chan<- error, log logr.Logger) error {
 	admin, err := clientcmd.BuildConfigFromFlags("", adminKubeconfig)
 	if err != nil {
 		return fmt.Errorf("admin kubeconfig: %w", err)
@@ -135,11 +143,11 @@ func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, a
 	if err := syncer.EnsureVirtualRBAC(ctx, cs); err != nil {
 		return err
 	}
+	hostClient, err := kubernetes.NewForConfig(sc.Host)
+	if err != nil {
+		return fmt.Errorf("host client: %w", err)
+	}
 	if sc.Publish != nil {
-		hostClient, err := kubernetes.NewForConfig(sc.Host)
-		if err != nil {
-			return fmt.Errorf("host client: %w", err)
-		}
 		if err := publishKubeconfig(ctx, hostClient, sc.HostNamespace, sc.Publish, adminKubeconfig, log); err != nil {
 			return err
 		}
@@ -189,6 +197,9 @@ func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, a
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return s.Start(gctx) })
 		g.Go(func() error { return proxy.Serve(gctx, l) })
+		g.Go(func() error {
+			return reportActivity(gctx, hostClient, sc.HostNamespace, lastActivity, sc.ActivityEvery, log.WithName("activity"))
+		})
 		if serveDNS != nil {
 			g.Go(func() error { return serveDNS(gctx) })
 		}
