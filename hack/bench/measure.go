@@ -27,6 +27,9 @@ type options struct {
 	runs, objects        int
 	idle                 time.Duration
 	syncPods, syncRate   int
+	dnsClients           int
+	dnsDuration          time.Duration
+	dnsSettle            time.Duration
 }
 
 // result is one variant's numbers.
@@ -39,22 +42,31 @@ type result struct {
 }
 
 func run(ctx context.Context, o options) error {
-	if o.part != "all" && o.part != "controlplane" && o.part != "syncer" {
-		return fmt.Errorf("-part %q: give controlplane, syncer or all", o.part)
+	if !slices.Contains([]string{"all", "controlplane", "syncer", "dns"}, o.part) {
+		return fmt.Errorf("-part %q: give controlplane, syncer, dns or all", o.part)
 	}
-	if o.part != "syncer" {
+	if o.part == "all" || o.part == "controlplane" {
 		if err := runControlPlane(ctx, o); err != nil {
 			return err
 		}
 	}
-	if o.part == "controlplane" {
-		return nil
+	if o.part == "all" || o.part == "syncer" {
+		r, err := benchSyncer(ctx, o)
+		if err != nil {
+			return fmt.Errorf("syncer: %w", err)
+		}
+		if err := writeSyncer(o.out, r); err != nil {
+			return err
+		}
 	}
-	r, err := benchSyncer(ctx, o)
-	if err != nil {
-		return fmt.Errorf("syncer: %w", err)
+	if o.part == "all" || o.part == "dns" {
+		r, err := benchDNS(ctx, o)
+		if err != nil {
+			return fmt.Errorf("dns: %w", err)
+		}
+		return writeDNS(o.out, r)
 	}
-	return writeSyncer(o.out, r)
+	return nil
 }
 
 func runControlPlane(ctx context.Context, o options) error {
