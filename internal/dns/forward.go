@@ -17,6 +17,10 @@ const (
 	maxTTL     = 300 * time.Second
 	negTTL     = 30 * time.Second
 	maxEntries = 10000
+	// maxInFlight bounds the queries waiting on upstreams at once: each holds a goroutine
+	// and a socket until its timeout, so a tenant flooding names a slow upstream never
+	// answers could otherwise run the process out of file descriptors.
+	maxInFlight = 1000
 )
 
 // Forwarder sends queries outside the cluster zone to upstream resolvers, in order, and
@@ -28,6 +32,7 @@ type Forwarder struct {
 	mu    sync.Mutex
 	cache map[cacheKey]cached
 	now   func() time.Time
+	slots chan struct{} // one per query waiting on an upstream
 }
 
 type cacheKey struct {
@@ -45,11 +50,14 @@ type cached struct {
 
 // NewForwarder returns a forwarder to upstreams (host:port each).
 func NewForwarder(upstreams []string, timeout time.Duration) *Forwarder {
-	return &Forwarder{Upstreams: upstreams, Timeout: timeout, cache: map[cacheKey]cached{}, now: time.Now}
+	return &Forwarder{Upstreams: upstreams, Timeout: timeout, cache: map[cacheKey]cached{}, now: time.Now, slots: make(chan struct{}, maxInFlight)}
 }
 
 // ErrNoUpstream is returned when no upstream answered.
 var ErrNoUpstream = errors.New("no upstream resolver answered")
+
+// ErrBusy is returned, without asking upstream, while maxInFlight queries wait on upstreams.
+var ErrBusy = errors.New("too many queries waiting on the upstream resolvers")
 
 // Forward answers req (one question) from the cache or the upstreams.
 func (f *Forwarder) Forward(ctx context.Context, req *dns.Msg) (*dns.Msg, error) {
@@ -57,6 +65,12 @@ func (f *Forwarder) Forward(ctx context.Context, req *dns.Msg) (*dns.Msg, error)
 	if m := f.lookup(key); m != nil {
 		m.Id = req.Id
 		return m, nil
+	}
+	select {
+	case f.slots <- struct{}{}:
+		defer func() { <-f.slots }()
+	default:
+		return nil, ErrBusy
 	}
 	var errs []error
 	for _, up := range f.Upstreams {

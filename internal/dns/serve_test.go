@@ -103,29 +103,9 @@ func TestServeUDPAndTCP(t *testing.T) {
 	}
 	objs := []runtime.Object{service("shop", "big", corev1.ClusterIPNone), endpointSlice("shop", "big", 80, eps...)}
 	s := newTestServer(t, nil, objs...)
-	l, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.LocalAddr().String()
-	l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.ListenAndServe(ctx, addr) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	addr := serve(t, s, maxTCPConns)
 	udp := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
-	var m *dns.Msg
-	for range 50 { // the server may not listen yet
-		if m, _, err = udp.Exchange(query("big.shop.svc.cluster.local.", dns.TypeA), addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	m, _, err := udp.Exchange(query("big.shop.svc.cluster.local.", dns.TypeA), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +129,36 @@ func TestServeUDPAndTCP(t *testing.T) {
 	if _, _, err := udp.Exchange(query("big.shop.svc.cluster.local.", dns.TypeSRV), addr); err != nil {
 		t.Errorf("after garbage: %v", err)
 	}
+}
+
+// serve runs s on a free loopback port until the test ends and returns the address once
+// it answers.
+func serve(t *testing.T, s *Server, tcpConns int) string {
+	t.Helper()
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.LocalAddr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.listenAndServe(ctx, addr, tcpConns) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	c := &dns.Client{Net: "udp", Timeout: 100 * time.Millisecond}
+	for range 50 { // the server may not listen yet
+		if _, _, err = c.Exchange(query("cluster.local.", dns.TypeSOA), addr); err == nil {
+			return addr
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the DNS server on %s does not answer: %v", addr, err)
+	return ""
 }
 
 // FuzzAnswer: any packet that parses gets an answer that packs, without a panic.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/miekg/dns"
+	"golang.org/x/net/netutil"
 )
 
 // Server answers DNS queries over UDP and TCP: the cluster zone from a Resolver,
@@ -21,6 +22,15 @@ type Server struct {
 	Log       logr.Logger
 }
 
+const (
+	// maxUDPSize caps UDP answers whatever size the client advertises (the DNS Flag Day
+	// 2020 value, which avoids IP fragmentation): larger answers are truncated and the
+	// client asks again over TCP, so a forged source address gets little amplification.
+	maxUDPSize = 1232
+	// maxTCPConns bounds open TCP connections; more wait in the kernel's accept queue.
+	maxTCPConns = 1000
+)
+
 // cgnat is 100.64.0.0/10, shared address space that netip does not call private.
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
@@ -30,7 +40,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 		size := dns.MinMsgSize
 		if o := req.IsEdns0(); o != nil {
-			size = int(o.UDPSize())
+			size = min(int(o.UDPSize()), maxUDPSize)
 		}
 		m.Truncate(max(size, dns.MinMsgSize))
 	}
@@ -135,6 +145,10 @@ func (s *Server) soa() dns.RR {
 
 // ListenAndServe serves on addr (UDP and TCP) until ctx ends.
 func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	return s.listenAndServe(ctx, addr, maxTCPConns)
+}
+
+func (s *Server) listenAndServe(ctx context.Context, addr string, tcpConns int) error {
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return fmt.Errorf("listen for DNS on %s (udp): %w", addr, err)
@@ -146,7 +160,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	}
 	servers := []*dns.Server{
 		{PacketConn: pc, Handler: s, UDPSize: dns.MaxMsgSize},
-		{Listener: ln, Handler: s, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }},
+		{Listener: netutil.LimitListener(ln, tcpConns), Handler: s, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }},
 	}
 	errc := make(chan error, len(servers))
 	for _, srv := range servers {
