@@ -34,51 +34,8 @@ func TestE2EOperator(t *testing.T) {
 	env := startDevhost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	c := testenv.InstallKplex(ctx, t, env.config, install.Options{})
 	names := []string{"a", "b"}
-	t.Cleanup(func() { // before the devhost goes down
-		if t.Failed() {
-			dumpHost(context.Background(), t, env, names)
-		}
-	})
-	waitFor(t, "operator available", 3*time.Minute, func(ctx context.Context) (bool, error) {
-		d := &appsv1.Deployment{}
-		if err := c.Get(ctx, types.NamespacedName{Namespace: install.Namespace, Name: install.OperatorName}, d); err != nil {
-			return false, err
-		}
-		if d.Status.AvailableReplicas < 1 {
-			return false, fmt.Errorf("%d available", d.Status.AvailableReplicas)
-		}
-		return true, nil
-	})
-
-	var wg sync.WaitGroup
-	for _, name := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			if err := c.Create(ctx, &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: name},
-				Spec: v1alpha1.VirtualClusterSpec{Datastore: v1alpha1.Datastore{Type: v1alpha1.DatastoreEmbedded}}}); err != nil {
-				t.Errorf("create virtual cluster %s: %v", name, err)
-				return
-			}
-			if err := waitReady(ctx, c, name, 4*time.Minute); err != nil {
-				t.Error(err)
-				return
-			}
-			t.Logf("virtual cluster %s: create to Ready in %s (%s)", name, time.Since(start).Round(100*time.Millisecond), timeline(ctx, c, name))
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-
-	tenants := map[string]kubernetes.Interface{}
-	for _, name := range names {
-		tenants[name] = tenantClient(ctx, t, env, c, name)
-	}
+	c, tenants := operatorTenants(ctx, t, env, names...)
 	t.Run("each tenant runs a pod and sees only its own world", func(t *testing.T) {
 		for _, name := range names {
 			cs := tenants[name]
@@ -169,6 +126,58 @@ func TestE2EOperator(t *testing.T) {
 			t.Errorf("tenant b after a's deletion: %v", err)
 		}
 	})
+}
+
+// operatorTenants installs kplex on the devhost with its defaults, creates a virtual
+// cluster per name, all at once, waits until each is Ready and connects to each through
+// its published kubeconfig.
+func operatorTenants(ctx context.Context, t *testing.T, env *devhostEnv, names ...string) (client.Client, map[string]kubernetes.Interface) {
+	t.Helper()
+	c := testenv.InstallKplex(ctx, t, env.config, install.Options{})
+	t.Cleanup(func() { // before the devhost goes down
+		if t.Failed() {
+			dumpHost(context.Background(), t, env, names)
+		}
+	})
+	waitFor(t, "operator available", 3*time.Minute, func(ctx context.Context) (bool, error) {
+		d := &appsv1.Deployment{}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: install.Namespace, Name: install.OperatorName}, d); err != nil {
+			return false, err
+		}
+		if d.Status.AvailableReplicas < 1 {
+			return false, fmt.Errorf("%d available", d.Status.AvailableReplicas)
+		}
+		return true, nil
+	})
+
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			if err := c.Create(ctx, &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: name},
+				Spec: v1alpha1.VirtualClusterSpec{Datastore: v1alpha1.Datastore{Type: v1alpha1.DatastoreEmbedded}}}); err != nil {
+				t.Errorf("create virtual cluster %s: %v", name, err)
+				return
+			}
+			if err := waitReady(ctx, c, name, 4*time.Minute); err != nil {
+				t.Error(err)
+				return
+			}
+			t.Logf("virtual cluster %s: create to Ready in %s (%s)", name, time.Since(start).Round(100*time.Millisecond), timeline(ctx, c, name))
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	tenants := map[string]kubernetes.Interface{}
+	for _, name := range names {
+		tenants[name] = tenantClient(ctx, t, env, c, name)
+	}
+	return c, tenants
 }
 
 // waitReady waits for phase Ready, returning the last status seen on timeout.
