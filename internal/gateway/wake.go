@@ -1,0 +1,192 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kplex-dev/kplex/api/v1alpha1"
+)
+
+// Why a held connection is closed.
+var (
+	errUnknownCluster = errors.New("no such virtual cluster")
+	errDeleting       = errors.New("the virtual cluster is being deleted")
+	errSleepRequested = errors.New("the virtual cluster was asked to sleep after the gateway woke it")
+)
+
+// wakeWait is one wait for a cluster to become Ready, shared by every connection held for
+// it: one wake request and one poll, however many connections.
+type wakeWait struct {
+	done chan struct{} // closed when the wait ends; err says how
+	err  error
+}
+
+// ready returns once vc is Ready, waking it if it sleeps; it fails at once for a cluster
+// that does not exist or is being deleted.
+func (g *Gateway) ready(ctx context.Context, vc string) error {
+	cur, err := g.clusters.get(ctx, vc)
+	if err != nil {
+		return err
+	}
+	if !cur.DeletionTimestamp.IsZero() {
+		return errDeleting
+	}
+	if cur.Status.Phase == v1alpha1.PhaseReady {
+		return nil
+	}
+	w := g.join(ctx, vc)
+	select {
+	case <-w.done:
+		return w.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// join returns the wait for vc, starting it if none runs.
+func (g *Gateway) join(ctx context.Context, vc string) *wakeWait {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t := g.tenants[vc] // the caller was admitted, so t exists
+	if t.wait != nil {
+		return t.wait
+	}
+	w := &wakeWait{done: make(chan struct{})}
+	t.wait = w
+	g.waits.Add(1)
+	go func() {
+		defer g.waits.Done()
+		err := g.waitReady(ctx, vc)
+		g.mu.Lock()
+		t.wait = nil
+		g.forget(vc, t)
+		g.mu.Unlock()
+		w.err = err
+		close(w.done)
+	}()
+	return w
+}
+
+// waitReady asks for vc to wake if it sleeps or is going to sleep, and polls until it is
+// Ready, for at most the wake timeout.
+func (g *Gateway) waitReady(ctx context.Context, vc string) error {
+	log := g.opts.Log.WithValues("virtualCluster", vc)
+	start := time.Now()
+	woke := false
+	err := wait.PollUntilContextTimeout(ctx, g.opts.PollInterval, g.opts.WakeTimeout, true, func(ctx context.Context) (bool, error) {
+		cur, err := g.clusters.get(ctx, vc)
+		if errors.Is(err, errUnknownCluster) {
+			return false, err
+		}
+		if err != nil {
+			log.Info("Reading the virtual cluster failed; retrying", "err", err.Error())
+			return false, nil
+		}
+		switch {
+		case !cur.DeletionTimestamp.IsZero():
+			return false, errDeleting
+		case cur.Status.Phase == v1alpha1.PhaseReady:
+			return true, nil
+		case !needsWake(cur):
+			return false, nil
+		case woke:
+			return false, errSleepRequested
+		}
+		requested, err := g.clusters.wake(ctx, cur)
+		if err != nil {
+			log.Info("Asking the virtual cluster to wake failed; retrying", "err", err.Error())
+			return false, nil
+		}
+		woke = true
+		if requested {
+			log.Info("Asked the sleeping virtual cluster to wake for a connection", "phase", string(cur.Status.Phase))
+		}
+		return false, nil
+	})
+	if wait.Interrupted(err) && ctx.Err() == nil {
+		return fmt.Errorf("the virtual cluster was not ready within %s", g.opts.WakeTimeout)
+	}
+	if err == nil && woke {
+		log.Info("Woken virtual cluster is ready", "waited", time.Since(start).Round(time.Millisecond).String())
+	}
+	return err
+}
+
+// needsWake says whether vc sleeps or is going to sleep: its sleep request is not
+// superseded by a later wake request, or it is in phase Sleeping without a wake request
+// after its sleep request. A cluster being deleted never needs waking.
+func needsWake(vc *v1alpha1.VirtualCluster) bool {
+	if !vc.DeletionTimestamp.IsZero() {
+		return false
+	}
+	sleepAt, asked := annotationTime(vc, v1alpha1.AnnotationSleepRequested)
+	wakeAt, woken := annotationTime(vc, v1alpha1.AnnotationWakeRequested)
+	superseded := woken && (!asked || wakeAt.After(sleepAt))
+	return (asked || vc.Status.Phase == v1alpha1.PhaseSleeping) && !superseded
+}
+
+func annotationTime(vc *v1alpha1.VirtualCluster, key string) (time.Time, bool) {
+	v, ok := vc.Annotations[key]
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, v) // also reads fractional seconds
+	return t, err == nil
+}
+
+// clusters reads and wakes VirtualClusters.
+type clusters struct {
+	c client.Client
+}
+
+func (cs *clusters) get(ctx context.Context, name string) (*v1alpha1.VirtualCluster, error) {
+	vc := &v1alpha1.VirtualCluster{}
+	if err := cs.c.Get(ctx, client.ObjectKey{Name: name}, vc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, errUnknownCluster
+		}
+		return nil, fmt.Errorf("get virtual cluster %s: %w", name, err)
+	}
+	return vc, nil
+}
+
+// wake sets vc's wake annotation to now if vc still needs waking. The patch carries vc's
+// resourceVersion: a cluster that changed since it was read (a deletion that began, a
+// newer request) is read again and judged again, never overwritten blindly. It reports
+// whether it wrote the annotation.
+func (cs *clusters) wake(ctx context.Context, vc *v1alpha1.VirtualCluster) (bool, error) {
+	name, written := vc.Name, false
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		if vc == nil {
+			var err error
+			if vc, err = cs.get(ctx, name); err != nil {
+				return err
+			}
+		}
+		if !needsWake(vc) {
+			return nil
+		}
+		patch := client.MergeFromWithOptions(vc.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		if vc.Annotations == nil {
+			vc.Annotations = map[string]string{}
+		}
+		vc.Annotations[v1alpha1.AnnotationWakeRequested] = time.Now().UTC().Format(time.RFC3339Nano)
+		err := cs.c.Patch(ctx, vc, patch)
+		if err == nil {
+			written = true
+		}
+		vc = nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("request wake of virtual cluster %s: %w", name, err)
+	}
+	return written, nil
+}
