@@ -35,6 +35,9 @@ func HostRole(namespace, name string) *rbacv1.Role {
 			// (create cannot be limited to a name).
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "update"}, ResourceNames: []string{ActivityLease}},
+			// What the host's components record about the tenant's objects, shown in the
+			// virtual cluster; never written.
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"get", "list", "watch"}},
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/kplex-dev/kplex/internal/syncer/copier"
+	hostevents "github.com/kplex-dev/kplex/internal/syncer/events"
 	"github.com/kplex-dev/kplex/internal/syncer/hostclasses"
 	"github.com/kplex-dev/kplex/internal/syncer/ingresses"
 	"github.com/kplex-dev/kplex/internal/syncer/networkpolicies"
@@ -20,6 +21,13 @@ import (
 
 // podWorkers is how many virtual pods are synced at once.
 const podWorkers = 64
+
+// eventWorkers is how many host events are shown in the virtual cluster at once; event
+// writes take at most an eventShare of the virtual API server's client limit.
+const (
+	eventWorkers = 2
+	eventShare   = 4
+)
 
 // register adds every resource syncer to the manager. This table is the whole list:
 // a resource is synced if and only if it appears here.
@@ -69,6 +77,10 @@ func (s *Syncer) register() error {
 		{"services", func() error {
 			return (&services.Reconciler{Virtual: virtual, VirtualReader: reader, Host: host, Translator: tr, Log: log.WithName("services")}).
 				SetupWithManager(s.mgr)
+		}},
+		{"events", func() error {
+			return (&hostevents.Reconciler{Virtual: virtual, Host: host, Translator: tr, Workers: eventWorkers,
+				WriteQPS: s.opts.QPS / eventShare, WriteBurst: s.opts.Burst / eventShare, Log: log.WithName("events")}).SetupWithManager(s.mgr)
 		}},
 		{"nodes", func() error {
 			return (&nodes.Reconciler{Virtual: virtual, Host: host, Translator: tr, Kubelet: s.kubelet, Log: log.WithName("nodes")}).
