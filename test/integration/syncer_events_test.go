@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/utils/ptr"
@@ -87,6 +88,32 @@ func TestSyncerEvents(t *testing.T) {
 		}
 		if s := fmt.Sprintf("%+v", got); strings.Contains(s, hostNS) || strings.Contains(s, hp.Name) || (host != "" && strings.Contains(s, host)) {
 			t.Errorf("scheduler event shows host names: %s", s)
+		}
+	})
+
+	t.Run("the host's volume binder's event is shown on the virtual claim", func(t *testing.T) {
+		claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data"}, Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
+		vc, err := e.vAdmin.CoreV1().PersistentVolumeClaims("shop").Create(ctx, claim, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The host has no volume and no default class: its binder says so.
+		var got *corev1.Event
+		eventually(ctx, t, "FailedBinding event on the virtual claim", func(ctx context.Context) (bool, error) {
+			list, err := e.vAdmin.CoreV1().Events("shop").List(ctx, metav1.ListOptions{
+				FieldSelector: fields.Set{"involvedObject.uid": string(vc.UID), "reason": "FailedBinding"}.String()})
+			if err != nil || len(list.Items) == 0 {
+				return false, err
+			}
+			got = &list.Items[0]
+			return true, nil
+		})
+		ref := got.InvolvedObject
+		if ref.Kind != "PersistentVolumeClaim" || ref.Name != "data" || ref.Namespace != "shop" || got.Source.Component != "persistentvolume-controller" ||
+			!strings.Contains(got.Message, "no persistent volumes available") {
+			t.Errorf("virtual claim event %q from %s about %+v", got.Message, got.Source.Component, ref)
 		}
 	})
 
