@@ -409,6 +409,7 @@ const (
 	ReasonSleeping                = "Sleeping"
 	ReasonAwake                   = "Awake"
 	ReasonWaking                  = "Waking"
+	ReasonInvalidSleepRequest     = "InvalidSleepRequest"
 )
 
 // KubeconfigSecretKey is the key of the admin kubeconfig in the Secret named by

@@ -31,6 +31,9 @@ const (
 	OperatorRole   = "kplex:operator"
 	SyncerCluster  = "kplex:syncer"           // cluster-wide reads of every tenant's syncer
 	SyncerInTenant = "kplex:syncer:namespace" // the syncer's rights, bound in its namespace only
+	// Sleeper is what the operator needs in a tenant's namespace to put it to sleep (remove
+	// its host pods) and to read its last activity; bound there only, by the operator.
+	Sleeper = "kplex:sleeper"
 	// HealthPort serves the operator's /healthz and /readyz.
 	HealthPort = 8081
 	// LabelPartOf marks every object install creates, so that they can be found again.
@@ -63,6 +66,7 @@ func Objects(opts Options) ([]client.Object, error) {
 		namespace(),
 		syncerClusterRole(),
 		syncerNamespaceRole(),
+		sleeperRole(),
 		operatorClusterRole(),
 		operatorRole(),
 		serviceAccount(),
@@ -116,6 +120,21 @@ func syncerNamespaceRole() *rbacv1.ClusterRole {
 	return cr
 }
 
+// sleeperRole: the tenant's host pods (what sleep removes) and its activity Lease (when
+// it was last used). The operator binds it to itself in each tenant's namespace, so that it
+// holds no pod rights anywhere else.
+func sleeperRole() *rbacv1.ClusterRole {
+	cr := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: Sleeper},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "delete", "deletecollection"}},
+			{APIGroups: []string{coordinationv1.GroupName}, Resources: []string{"leases"}, Verbs: []string{"get"}, ResourceNames: []string{syncer.ActivityLease}},
+		},
+	}
+	cr.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRole"))
+	return cr
+}
+
 // operatorClusterRole is what the operator does in every tenant's namespace. Namespaces are
 // created on demand, so these rights cannot be namespaced; where Kubernetes allows it
 // (everything but create, list and watch), Secrets are limited to the two names the
@@ -133,7 +152,7 @@ func operatorClusterRole() *rbacv1.ClusterRole {
 			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"rolebindings", "clusterrolebindings"}, Verbs: rw},
 			// The tenant's bindings refer to the syncer's ClusterRoles; `bind` on exactly
 			// these lets the operator grant them without holding their rights.
-			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles"}, Verbs: []string{"bind"}, ResourceNames: []string{SyncerCluster, SyncerInTenant}},
+			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles"}, Verbs: []string{"bind"}, ResourceNames: []string{SyncerCluster, SyncerInTenant, Sleeper}},
 			// The copy of an external datastore's DSN and the published kubeconfig.
 			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}},
 			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "update", "patch", "delete"}, ResourceNames: []string{DatastoreSecret, KubeconfigSecret}},
@@ -172,7 +191,8 @@ func serviceAccount() *corev1.ServiceAccount {
 	return sa
 }
 
-func operatorSubject() []rbacv1.Subject {
+// OperatorSubject is the operator's identity, also for the bindings it makes to itself.
+func OperatorSubject() []rbacv1.Subject {
 	return []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: Namespace, Name: OperatorName}}
 }
 
@@ -180,7 +200,7 @@ func operatorClusterRoleBinding() *rbacv1.ClusterRoleBinding {
 	b := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: OperatorRole},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: OperatorRole},
-		Subjects:   operatorSubject(),
+		Subjects:   OperatorSubject(),
 	}
 	b.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"))
 	return b
@@ -190,7 +210,7 @@ func operatorRoleBinding() *rbacv1.RoleBinding {
 	b := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: OperatorRole},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: OperatorRole},
-		Subjects:   operatorSubject(),
+		Subjects:   OperatorSubject(),
 	}
 	b.SetGroupVersionKind(rbacv1.SchemeGroupVersion.WithKind("RoleBinding"))
 	return b

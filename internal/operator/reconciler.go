@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -105,6 +106,16 @@ func (r *Reconciler) provision(ctx context.Context, vc *v1alpha1.VirtualCluster)
 	}
 	r.set(vc, v1alpha1.ConditionHostObjects, true, v1alpha1.ReasonCreated, "namespace, RBAC, Services and StatefulSet exist")
 	vc.Status.Endpoint = Endpoint(vc.Name)
+	req := readSleepRequest(vc)
+	switch c := meta.FindStatusCondition(vc.Status.Conditions, v1alpha1.ConditionAsleep); {
+	case req.badRequest != "" && !waking(vc):
+		r.set(vc, v1alpha1.ConditionAsleep, false, v1alpha1.ReasonInvalidSleepRequest, req.badRequest)
+	case req.badRequest == "" && c != nil && c.Reason == v1alpha1.ReasonInvalidSleepRequest:
+		meta.RemoveStatusCondition(&vc.Status.Conditions, v1alpha1.ConditionAsleep)
+	}
+	if req.asleep {
+		return r.sleep(ctx, vc, req)
+	}
 
 	sts := &appsv1.StatefulSet{}
 	// Just applied, it may not be in the cache yet: then it is not ready either.
@@ -133,8 +144,16 @@ func (r *Reconciler) provision(ctx context.Context, vc *v1alpha1.VirtualCluster)
 			fmt.Sprintf("the control plane has not published Secret %s/%s yet", vc.Status.HostNamespace, install.KubeconfigSecret))
 	}
 	if cpReady && published {
+		if waking(vc) {
+			r.set(vc, v1alpha1.ConditionAsleep, false, v1alpha1.ReasonAwake, "awake: woken at "+req.wakeAt.UTC().Format(time.RFC3339))
+		}
 		r.summarise(vc, v1alpha1.PhaseReady)
-		return ctrl.Result{}, nil
+		return r.watchActivity(ctx, vc, req)
+	}
+	if waking(vc) {
+		r.set(vc, v1alpha1.ConditionAsleep, false, v1alpha1.ReasonWaking, "waking: the control plane is starting; the syncer then recreates the tenant's host pods")
+		r.summarise(vc, v1alpha1.PhaseWaking)
+		return ctrl.Result{RequeueAfter: pollStarting}, nil
 	}
 	r.summarise(vc, v1alpha1.PhaseProvisioning)
 	return ctrl.Result{RequeueAfter: pollStarting}, nil
@@ -165,7 +184,7 @@ func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualC
 		// Never adopt: a namespace of that name may hold somebody else's workloads.
 		return nil, errNamespaceConflict
 	}
-	objs := []client.Object{Namespace(vc), ServiceAccount(vc), RoleBinding(vc), ClusterRoleBinding(vc)}
+	objs := []client.Object{Namespace(vc), ServiceAccount(vc), RoleBinding(vc), ClusterRoleBinding(vc), SleeperRoleBinding(vc)}
 	if vc.Spec.Datastore.Type == v1alpha1.DatastoreExternal {
 		dsn, w, err := r.externalDSN(ctx, vc)
 		if w != nil || err != nil {
@@ -187,7 +206,11 @@ func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualC
 	if err != nil {
 		return nil, err
 	}
-	return nil, r.apply(ctx, vc, StatefulSet(vc, apiIP, dnsIP, r.DefaultImage))
+	sts := StatefulSet(vc, apiIP, dnsIP, r.DefaultImage)
+	if readSleepRequest(vc).asleep {
+		sts.Spec.Replicas = ptr.To[int32](0)
+	}
+	return nil, r.apply(ctx, vc, sts)
 }
 
 func (r *Reconciler) clusterIP(ctx context.Context, ns, name string) (string, error) {

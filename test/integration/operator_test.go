@@ -152,6 +152,9 @@ func (e *operatorEnv) waitCondition(ctx context.Context, name, condType string, 
 	return vc
 }
 
+// hostObjectCount is the length of hostObjectsOf's list: every host object of a tenant.
+const hostObjectCount = 8
+
 // hostObjectsOf lists what exists on the host for the virtual cluster called name.
 func (e *operatorEnv) hostObjectsOf(ctx context.Context, name string) []string {
 	e.t.Helper()
@@ -165,6 +168,7 @@ func (e *operatorEnv) hostObjectsOf(ctx context.Context, name string) []string {
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.DNSServiceName}},
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.ControlPlaneName}},
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.SyncerBinding}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.SleeperBinding}},
 	} {
 		err := e.c.Get(ctx, client.ObjectKeyFromObject(o), o)
 		switch {
@@ -203,8 +207,8 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 		if vc.Status.Endpoint != "https://kplex-apiserver.kplex-"+name+".svc:443" || vc.Status.HostNamespace != "kplex-"+name || vc.Status.KubeconfigSecret != nil {
 			t.Errorf("%s: status %+v", name, vc.Status)
 		}
-		if got := e.hostObjectsOf(ctx, name); len(got) != 7 {
-			t.Errorf("%s: host objects %v, want all 7", name, got)
+		if got := e.hostObjectsOf(ctx, name); len(got) != hostObjectCount {
+			t.Errorf("%s: host objects %v, want all %d", name, got, hostObjectCount)
 		}
 	}
 
@@ -312,8 +316,8 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 		e.killOperator()
 		e.startOperator()
 		e.waitCondition(ctx, "d", v1alpha1.ConditionControlPlane, metav1.ConditionFalse, v1alpha1.ReasonControlPlaneStarting, v1alpha1.PhaseProvisioning)
-		if got := e.hostObjectsOf(ctx, "d"); len(got) != 7 {
-			t.Errorf("d: host objects %v, want all 7", got)
+		if got := e.hostObjectsOf(ctx, "d"); len(got) != hostObjectCount {
+			t.Errorf("d: host objects %v, want all %d", got, hostObjectCount)
 		}
 	})
 
@@ -325,7 +329,7 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 		if got := e.hostObjectsOf(ctx, "a"); len(got) != 0 {
 			t.Errorf("left behind after deleting a: %v", got)
 		}
-		if got := e.hostObjectsOf(ctx, "b"); len(got) != 7 {
+		if got := e.hostObjectsOf(ctx, "b"); len(got) != hostObjectCount {
 			t.Errorf("b touched by a's deletion: host objects %v", got)
 		}
 		if vc := e.get(ctx, "b"); vc.DeletionTimestamp != nil || vc.Status.Phase != v1alpha1.PhaseProvisioning {
