@@ -117,7 +117,6 @@ func waking(vc *v1alpha1.VirtualCluster) bool {
 	return c != nil && (c.Reason == v1alpha1.ReasonSleeping || c.Reason == v1alpha1.ReasonGoingToSleep || c.Reason == v1alpha1.ReasonWaking)
 }
 
-
 // watchActivity records the tenant's last activity and, when spec.sleep.afterInactivity
 // has passed since then, asks for sleep (the annotation: the next reconcile acts on it).
 // It returns when to look again.

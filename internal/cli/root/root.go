@@ -19,6 +19,7 @@ import (
 	"github.com/kplex-dev/kplex/internal/cli/install"
 	"github.com/kplex-dev/kplex/internal/cli/list"
 	"github.com/kplex-dev/kplex/internal/cli/output"
+	"github.com/kplex-dev/kplex/internal/cli/sleep"
 	"github.com/kplex-dev/kplex/internal/cli/status"
 	"github.com/kplex-dev/kplex/internal/cli/version"
 )
@@ -56,6 +57,8 @@ $KUBECONFIG, ~/.kube/config; on a devhost with none of these, its kubeconfig.`,
 		status.NewCommand(h, s),
 		connect.NewCommand(h, s),
 		delete.NewCommand(h, s),
+		sleep.NewSleepCommand(h, s),
+		sleep.NewWakeCommand(h, s),
 		version.NewCommand(h, s),
 	)
 	root.SetOut(stdout)
