@@ -54,6 +54,7 @@ type dnsResult struct {
 	duration, settle         time.Duration
 	loads                    []dnsLoad // the baseline runs together first
 	rssOff, rssOn, rssLoaded int64
+	rssLoadedSettled         int64
 	anonOff, anonOn          int64
 	heapSource, heapCache    int64 // Go heap of the DNS's informers and of a full forward cache
 	loadBefore, loadAfter    string
@@ -204,6 +205,10 @@ func benchDNS(ctx context.Context, o options) (r dnsResult, rerr error) {
 	all.base = &all
 	r.loads[0] = all
 	if r.rssLoaded, _, _, err = rss(on); err != nil {
+		return r, err
+	}
+	fmt.Fprintf(os.Stderr, "dns: %s idle after the loads\n", o.dnsSettle)
+	if r.rssLoadedSettled, _, err = settledRSS(ctx, on, o.dnsSettle); err != nil {
 		return r, err
 	}
 	fmt.Fprintf(os.Stderr, "dns: Go heap of the DNS's state, in this process\n")
@@ -439,7 +444,7 @@ func writeDNS(path string, r dnsResult) error {
 	fmt.Fprintf(&b, "Memory the DNS adds, as whole-process RSS of the tenant's kplexd (VmRSS, median of 5 readings a second apart) with the same objects, each after %s: ", r.settle)
 	fmt.Fprintf(&b, "without `--dns-address` %s (anonymous %s), with it %s (anonymous %s): **%+.1f MiB** (anonymous %+.1f MiB). ",
 		mib(r.rssOff), mib(r.anonOff), mib(r.rssOn), mib(r.anonOn), float64(r.rssOn-r.rssOff)/(1<<20), float64(r.anonOn-r.anonOff)/(1<<20))
-	fmt.Fprintf(&b, "With the DNS after the loads above (%d names forwarded; the cache keeps at most %d answers): %s. Two processes differ by a few MiB from garbage-collection timing alone, so the DNS's own state is also measured as Go heap (HeapAlloc after a GC) in the benchmark process with kplexd's code: the informers on this tenant's Services and EndpointSlices hold %s, a forward cache at its limit of %d answers %s (%.0f bytes per answer): the cache's limit bounds what queries for outside names can make the DNS hold.\n%s\n",
-		r.loads[len(r.loads)-1].upstream, cacheLimit, mib(r.rssLoaded), mib(r.heapSource), cacheLimit, mib(r.heapCache), float64(r.heapCache)/cacheLimit, dnsEnd)
+	fmt.Fprintf(&b, "With the DNS right after the loads above (%d names forwarded; the cache keeps at most %d answers): %s, %s idle later %s. Two processes differ by a few MiB from garbage-collection timing alone, so the DNS's own state is also measured as Go heap (HeapAlloc after a GC) in the benchmark process with kplexd's code: the informers on this tenant's Services and EndpointSlices hold %s, a forward cache at its limit of %d answers %s (%.0f bytes per answer): the cache's limit bounds what queries for outside names can make the DNS hold.\n%s\n",
+		r.loads[len(r.loads)-1].upstream, cacheLimit, mib(r.rssLoaded), r.settle, mib(r.rssLoadedSettled), mib(r.heapSource), cacheLimit, mib(r.heapCache), float64(r.heapCache)/cacheLimit, dnsEnd)
 	return replaceSection(path, dnsBegin, dnsEnd, b.String())
 }
