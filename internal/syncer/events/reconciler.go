@@ -121,8 +121,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, err
 	}
 	if err := r.Virtual.Apply(ctx, want, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		if apierrors.IsNotFound(err) {
-			return reconcile.Result{}, nil // the virtual namespace is gone
+		if apierrors.IsNotFound(err) || apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+			return reconcile.Result{}, nil // the virtual namespace is gone or going
 		}
 		return reconcile.Result{}, fmt.Errorf("apply virtual event %s/%s: %w", *want.Namespace, *want.Name, err)
 	}
