@@ -1,6 +1,8 @@
 package events
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -53,7 +55,8 @@ func slim(o any) (any, error) {
 		return s, nil
 	}
 	s.Reason, s.Type, s.Action = ev.Reason, ev.Type, ev.Action
-	s.Message = truncateWords(ev.Message, cachedMessage)
+	// A copy: a cut string would keep the whole host message alive.
+	s.Message = strings.Clone(truncateWords(ev.Message, cachedMessage))
 	s.Source = ev.Source
 	s.FirstTimestamp, s.LastTimestamp, s.Count = ev.FirstTimestamp, ev.LastTimestamp, ev.Count
 	s.EventTime, s.Series = ev.EventTime, ev.Series
