@@ -22,6 +22,7 @@ import (
 const (
 	DefaultDomain                  = "kplex.gateway"
 	DefaultWakeTimeout             = 5 * time.Minute
+	DefaultHoldTimeout             = 8 * time.Second
 	DefaultHelloTimeout            = 10 * time.Second
 	DefaultMaxConnections          = 4096
 	DefaultMaxConnectionsPerTenant = 256
@@ -36,8 +37,14 @@ const (
 type Options struct {
 	// Domain: the gateway serves server names <virtual cluster>.<Domain>.
 	Domain string
-	// WakeTimeout bounds how long a connection is held for its cluster to become Ready.
+	// WakeTimeout bounds how long the gateway waits for a cluster to become Ready after a
+	// connection found it not Ready: the connections that come meanwhile join the wait.
 	WakeTimeout time.Duration
+	// HoldTimeout bounds how long one connection is held; then it is closed, before its
+	// TLS handshake times out at the client (client-go: 10 s, an error it does not retry),
+	// so that the client sees EOF, which client-go retries for GETs (10 times, 1 s apart),
+	// and its next connection joins the wait under way.
+	HoldTimeout time.Duration
 	// HelloTimeout bounds the time from accept to a complete ClientHello.
 	HelloTimeout time.Duration
 	// MaxHelloBytes bounds the ClientHello's records, headers included (default 16 KiB).
@@ -87,6 +94,7 @@ func New(c client.Client, opts Options) (*Gateway, error) {
 		return nil, errors.New("gateway: no backend dialer")
 	}
 	setDefault(&opts.WakeTimeout, DefaultWakeTimeout)
+	setDefault(&opts.HoldTimeout, DefaultHoldTimeout)
 	setDefault(&opts.HelloTimeout, DefaultHelloTimeout)
 	setDefault(&opts.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&opts.PollInterval, defaultPollInterval)

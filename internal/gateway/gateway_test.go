@@ -249,11 +249,13 @@ func TestNeedsWake(t *testing.T) {
 		{name: "asleep", phase: v1alpha1.PhaseSleeping, sleep: at(-time.Hour), want: true},
 		{name: "going to sleep", phase: v1alpha1.PhaseReady, sleep: at(-time.Second), want: true},
 		{name: "sleep after an older wake", phase: v1alpha1.PhaseSleeping, sleep: at(0), wake: at(-time.Hour), want: true},
-		{name: "same instant: not superseded", phase: v1alpha1.PhaseSleeping, sleep: at(0), wake: at(0), want: true},
+		{name: "same instant: the wake stands", phase: v1alpha1.PhaseSleeping, sleep: at(0), wake: at(0)},
 		{name: "already asked to wake", phase: v1alpha1.PhaseSleeping, sleep: at(-time.Hour), wake: at(0)},
 		{name: "waking", phase: v1alpha1.PhaseWaking, sleep: at(-time.Hour), wake: at(0)},
-		{name: "sleeping without a request", phase: v1alpha1.PhaseSleeping, want: true},
-		{name: "unreadable sleep time, sleeping", phase: v1alpha1.PhaseSleeping, sleep: "yesterday", want: true},
+		{name: "sleeping without a request: the operator is waking it", phase: v1alpha1.PhaseSleeping},
+		{name: "unreadable sleep time: the operator ignores it", phase: v1alpha1.PhaseSleeping, sleep: "yesterday"},
+		{name: "unreadable wake time", phase: v1alpha1.PhaseSleeping, sleep: at(0), wake: "now", want: true},
+		{name: "fractional seconds", phase: v1alpha1.PhaseSleeping, sleep: now.Format(time.RFC3339Nano), wake: now.Add(-time.Millisecond).Format(time.RFC3339Nano), want: true},
 		{name: "provisioning", phase: v1alpha1.PhaseProvisioning},
 		{name: "deleting", phase: v1alpha1.PhaseSleeping, sleep: at(0), deleting: true},
 	} {
@@ -324,5 +326,40 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A connection is held only up to the hold timeout (a client's TLS handshake timeout is
+// shorter than a wake); the client's retries join the wake under way, which asks once.
+func TestHoldTimeoutRetriesJoinTheWake(t *testing.T) {
+	e := newTestEnv(t, Options{HoldTimeout: 300 * time.Millisecond}, "s")
+	e.cluster("s", v1alpha1.PhaseSleeping, map[string]string{v1alpha1.AnnotationSleepRequested: time.Now().UTC().Format(time.RFC3339)})
+	go func() {
+		time.Sleep(1200 * time.Millisecond)
+		e.setPhase("s", v1alpha1.PhaseReady)
+	}()
+	attempts := 0
+	for {
+		attempts++
+		start := time.Now()
+		got, err := e.httpsGet("s.kplex.gateway")
+		if err == nil {
+			if got != "s" {
+				t.Fatalf("got %q", got)
+			}
+			break
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("attempt %d held %s, want the hold timeout", attempts, took)
+		}
+		if attempts > 20 {
+			t.Fatalf("no answer after %d attempts: %v", attempts, err)
+		}
+	}
+	if attempts < 3 {
+		t.Fatalf("answered at attempt %d: want the first ones closed at the hold timeout", attempts)
+	}
+	if n := e.wakes.Load(); n != 1 {
+		t.Fatalf("%d wake patches over %d connections, want 1", n, attempts)
 	}
 }

@@ -22,8 +22,8 @@ func ValidateDomain(domain string) error {
 	if domain == "" {
 		return fmt.Errorf("gateway domain is empty: give a DNS name such as kplex.gateway")
 	}
-	if errs := validation.IsDNS1123Subdomain(domain); len(errs) > 0 {
-		return fmt.Errorf("gateway domain %q: want a lower-case DNS name such as kplex.gateway (%s)", domain, errs[0])
+	if len(validation.IsDNS1123Subdomain(domain)) > 0 {
+		return fmt.Errorf("gateway domain %q: want a lower-case DNS name without a trailing dot, such as kplex.gateway", domain)
 	}
 	// <vc>.<domain> must itself be a DNS name for every VirtualCluster name.
 	if len(domain)+1+maxTenantName > validation.DNS1123SubdomainMaxLength {

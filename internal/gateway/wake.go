@@ -19,6 +19,7 @@ var (
 	errUnknownCluster = errors.New("no such virtual cluster")
 	errDeleting       = errors.New("the virtual cluster is being deleted")
 	errSleepRequested = errors.New("the virtual cluster was asked to sleep after the gateway woke it")
+	errStillWaking    = errors.New("the virtual cluster is still waking at the hold timeout; closed so that the client retries")
 )
 
 // wakeWait is one wait for a cluster to become Ready, shared by every connection held for
@@ -29,7 +30,8 @@ type wakeWait struct {
 }
 
 // ready returns once vc is Ready, waking it if it sleeps; it fails at once for a cluster
-// that does not exist or is being deleted.
+// that does not exist or is being deleted, and after the hold timeout for one that is
+// still waking (the wait goes on for the client's next connection).
 func (g *Gateway) ready(ctx context.Context, vc string) error {
 	cur, err := g.clusters.get(ctx, vc)
 	if err != nil {
@@ -42,9 +44,13 @@ func (g *Gateway) ready(ctx context.Context, vc string) error {
 		return nil
 	}
 	w := g.join(ctx, vc)
+	hold := time.NewTimer(g.opts.HoldTimeout)
+	defer hold.Stop()
 	select {
 	case <-w.done:
 		return w.err
+	case <-hold.C:
+		return errStillWaking
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -119,26 +125,24 @@ func (g *Gateway) waitReady(ctx context.Context, vc string) error {
 	return err
 }
 
-// needsWake says whether vc sleeps or is going to sleep: its sleep request is not
-// superseded by a later wake request, or it is in phase Sleeping without a wake request
-// after its sleep request. A cluster being deleted never needs waking.
+// needsWake says whether vc sleeps or is going to sleep, by the operator's rule: its
+// sleep request is later than its wake request (an absent or unreadable time counts as
+// never). A cluster being deleted never needs waking.
 func needsWake(vc *v1alpha1.VirtualCluster) bool {
 	if !vc.DeletionTimestamp.IsZero() {
 		return false
 	}
-	sleepAt, asked := annotationTime(vc, v1alpha1.AnnotationSleepRequested)
-	wakeAt, woken := annotationTime(vc, v1alpha1.AnnotationWakeRequested)
-	superseded := woken && (!asked || wakeAt.After(sleepAt))
-	return (asked || vc.Status.Phase == v1alpha1.PhaseSleeping) && !superseded
+	return annotationTime(vc, v1alpha1.AnnotationSleepRequested).After(annotationTime(vc, v1alpha1.AnnotationWakeRequested))
 }
 
-func annotationTime(vc *v1alpha1.VirtualCluster, key string) (time.Time, bool) {
-	v, ok := vc.Annotations[key]
-	if !ok {
-		return time.Time{}, false
+// annotationTime is the RFC 3339 time (fractional seconds allowed) of annotation key, or
+// the zero time.
+func annotationTime(vc *v1alpha1.VirtualCluster, key string) time.Time {
+	t, err := time.Parse(time.RFC3339, vc.Annotations[key])
+	if err != nil {
+		return time.Time{}
 	}
-	t, err := time.Parse(time.RFC3339, v) // also reads fractional seconds
-	return t, err == nil
+	return t
 }
 
 // clusters reads and wakes VirtualClusters.

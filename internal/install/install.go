@@ -36,6 +36,11 @@ const (
 	Sleeper = "kplex:sleeper"
 	// HealthPort serves the operator's /healthz and /readyz.
 	HealthPort = 8081
+	// GatewayName is the Service in front of the gateway that every operator replica
+	// serves on GatewayPort: the always-on entry of the tenants' gateway kubeconfigs.
+	GatewayName        = "kplex-gateway"
+	GatewayPort        = 8443
+	GatewayServicePort = 443
 	// LabelPartOf marks every object install creates, so that they can be found again.
 	LabelPartOf = "app.kubernetes.io/part-of"
 )
@@ -73,6 +78,7 @@ func Objects(opts Options) ([]client.Object, error) {
 		operatorClusterRoleBinding(),
 		operatorRoleBinding(),
 		deployment(opts.Image),
+		gatewayService(),
 	}
 	for _, o := range objs {
 		if o.GetObjectKind().GroupVersionKind().Kind == "" {
@@ -231,7 +237,7 @@ func RestrictedSecurityContext() *corev1.SecurityContext {
 }
 
 func deployment(img string) *appsv1.Deployment {
-	labels := map[string]string{"app.kubernetes.io/name": OperatorName}
+	labels := operatorLabels()
 	probe := func(path string) *corev1.Probe {
 		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 			Path: path, Port: intstr.FromInt32(HealthPort)}}, PeriodSeconds: 10}
@@ -261,8 +267,12 @@ func deployment(img string) *appsv1.Deployment {
 							"--leader-election-namespace=" + Namespace,
 							"--default-image=" + img,
 							fmt.Sprintf("--health-probe-bind-address=:%d", HealthPort),
+							fmt.Sprintf("--gateway-address=:%d", GatewayPort),
 						},
-						Ports:           []corev1.ContainerPort{{Name: "health", ContainerPort: HealthPort}},
+						Ports: []corev1.ContainerPort{
+							{Name: "health", ContainerPort: HealthPort},
+							{Name: gatewayPortName, ContainerPort: GatewayPort, Protocol: corev1.ProtocolTCP},
+						},
 						LivenessProbe:   probe("/healthz"),
 						ReadinessProbe:  probe("/readyz"),
 						SecurityContext: RestrictedSecurityContext(),
@@ -277,4 +287,32 @@ func deployment(img string) *appsv1.Deployment {
 	}
 	d.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("Deployment"))
 	return d
+}
+
+const gatewayPortName = "gateway"
+
+// GatewayURL is the gateway's in-cluster URL, the server of the tenants' gateway
+// kubeconfigs.
+func GatewayURL() string {
+	return fmt.Sprintf("https://%s.%s.svc:%d", GatewayName, Namespace, GatewayServicePort)
+}
+
+// gatewayService fronts the gateway of every operator replica: the gateway serves on each,
+// not only on the leader, so a leader election never interrupts the tenants' entry.
+func gatewayService() *corev1.Service {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: Namespace, Name: GatewayName},
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: operatorLabels(),
+			Ports: []corev1.ServicePort{{Name: "https", Port: GatewayServicePort, Protocol: corev1.ProtocolTCP,
+				TargetPort: intstr.FromString(gatewayPortName)}},
+		},
+	}
+	svc.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Service"))
+	return svc
+}
+
+func operatorLabels() map[string]string {
+	return map[string]string{"app.kubernetes.io/name": OperatorName}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/kplex-dev/kplex/internal/podsecurity"
@@ -111,4 +112,49 @@ func TestSyncerRoles(t *testing.T) {
 func ruleEqual(a, b rbacv1.PolicyRule) bool {
 	return slices.Equal(a.APIGroups, b.APIGroups) && slices.Equal(a.Resources, b.Resources) &&
 		slices.Equal(a.Verbs, b.Verbs) && slices.Equal(a.ResourceNames, b.ResourceNames)
+}
+
+// TestGateway: Service kplex-gateway sends port 443 to the gateway port of every operator
+// pod, and the operator may patch VirtualClusters (the gateway's wake request).
+func TestGateway(t *testing.T) {
+	objs, err := Objects(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var svc *corev1.Service
+	var dep *appsv1.Deployment
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *corev1.Service:
+			svc = o
+		case *appsv1.Deployment:
+			dep = o
+		}
+	}
+	if svc == nil || svc.Name != GatewayName || svc.Namespace != Namespace {
+		t.Fatalf("gateway Service: %v", svc)
+	}
+	pod := dep.Spec.Template
+	for k, v := range svc.Spec.Selector {
+		if pod.Labels[k] != v {
+			t.Fatalf("Service selector %v does not select the operator's pods %v", svc.Spec.Selector, pod.Labels)
+		}
+	}
+	p := svc.Spec.Ports[0]
+	c := pod.Spec.Containers[0]
+	if p.Port != 443 || !slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool {
+		return cp.Name == p.TargetPort.StrVal && cp.ContainerPort == GatewayPort
+	}) || !slices.Contains(c.Args, "--gateway-address=:8443") {
+		t.Fatalf("Service port %v, container ports %v, args %v: want 443 to the gateway on 8443", p, c.Ports, c.Args)
+	}
+	if GatewayURL() != "https://kplex-gateway.kplex-system.svc:443" {
+		t.Fatalf("GatewayURL %s", GatewayURL())
+	}
+	patch := false
+	for _, r := range operatorClusterRole().Rules {
+		patch = patch || slices.Equal(r.Resources, []string{"virtualclusters"}) && slices.Contains(r.Verbs, "patch")
+	}
+	if !patch {
+		t.Fatal("the operator may not patch VirtualClusters: the gateway cannot ask for a wake")
+	}
 }

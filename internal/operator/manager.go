@@ -35,6 +35,9 @@ type Options struct {
 	// /metrics ("0": off).
 	HealthProbeAddress string
 	MetricsAddress     string
+	// GatewayDomain, unless empty, makes every control plane reachable through the
+	// gateway as <name>.<GatewayDomain> (the gateway itself runs beside the operator).
+	GatewayDomain string
 }
 
 // LeaderElectionID names the operator's Lease.
@@ -88,7 +91,8 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	r := &Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: scheme, DefaultImage: opts.DefaultImage}
+	r := &Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: scheme, DefaultImage: opts.DefaultImage,
+		GatewayDomain: opts.GatewayDomain}
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.VirtualCluster{}).
 		Owns(&appsv1.StatefulSet{}).

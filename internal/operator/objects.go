@@ -14,6 +14,7 @@ import (
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
 	"github.com/kplex-dev/kplex/internal/devhost/image"
+	"github.com/kplex-dev/kplex/internal/gateway"
 	"github.com/kplex-dev/kplex/internal/install"
 )
 
@@ -58,8 +59,11 @@ const pkiVolumeSize = "64Mi"
 func ClusterBindingName(vc string) string { return "kplex:syncer:" + vc }
 
 // Endpoint is the in-cluster URL of the virtual cluster's API server.
-func Endpoint(vc string) string {
-	return fmt.Sprintf("https://%s.%s.svc:%d", ServiceName, v1alpha1.HostNamespace(vc), servicePort)
+func Endpoint(vc string) string { return "https://" + ServiceAddress(vc) }
+
+// ServiceAddress is the in-cluster host:port of the virtual cluster's API server.
+func ServiceAddress(vc string) string {
+	return fmt.Sprintf("%s.%s.svc:%d", ServiceName, v1alpha1.HostNamespace(vc), servicePort)
 }
 
 func ownedLabels(vc string) map[string]string {
@@ -182,11 +186,28 @@ func serviceNames(vc string) []string {
 	return []string{ServiceName, ServiceName + "." + ns, ServiceName + "." + ns + ".svc", ServiceName + "." + ns + ".svc.cluster.local"}
 }
 
+// gatewayArgs make the control plane reachable through the operator's gateway, which
+// passes TLS through by server name: its serving certificate carries <vc>.<domain>, and it
+// publishes a second kubeconfig (key gateway.kubeconfig) whose server is the gateway and
+// whose TLS server name is <vc>.<domain>. No domain: no gateway.
+func gatewayArgs(vc, domain string) []string {
+	if domain == "" {
+		return nil
+	}
+	name := gateway.ServerName(vc, domain)
+	return []string{
+		"--tls-san=" + name,
+		"--publish-gateway-server=" + install.GatewayURL(),
+		"--publish-gateway-server-name=" + name,
+	}
+}
+
 // StatefulSet runs one kplexd control plane. clusterIP is the API Service's address: pods
 // on the host reach the tenant's API server there, so it is a serving-certificate SAN and
 // the syncer's tenant API host. dnsIP is the DNS Service's, the tenant pods' resolver.
-// defaultImage is used unless the spec names one.
-func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage string) *appsv1.StatefulSet {
+// defaultImage is used unless the spec names one. gatewayDomain, unless empty, makes the
+// control plane reachable through the gateway (see gatewayArgs).
+func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage, gatewayDomain string) *appsv1.StatefulSet {
 	ns := v1alpha1.HostNamespace(vc.Name)
 	img := vc.Spec.ControlPlane.Image
 	if img == "" {
@@ -210,6 +231,7 @@ func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage str
 	for _, san := range append(serviceNames(vc.Name), clusterIP) {
 		args = append(args, "--tls-san="+san)
 	}
+	args = append(args, gatewayArgs(vc.Name, gatewayDomain)...)
 	if q := vc.Spec.Sync.QPS; q > 0 {
 		args = append(args, "--sync-qps="+strconv.Itoa(int(q)))
 	}

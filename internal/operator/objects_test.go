@@ -70,7 +70,7 @@ func TestStatefulSet(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sts := StatefulSet(tc.vc, ip, "10.96.0.53", "kplexd:default")
+			sts := StatefulSet(tc.vc, ip, "10.96.0.53", "kplexd:default", "")
 			if sts.Namespace != "kplex-"+tc.vc.Name || *sts.Spec.Replicas != 1 {
 				t.Fatalf("namespace %q replicas %d", sts.Namespace, *sts.Spec.Replicas)
 			}

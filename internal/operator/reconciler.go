@@ -46,6 +46,9 @@ type Reconciler struct {
 	Reader       client.Reader
 	Scheme       *runtime.Scheme
 	DefaultImage string
+	// GatewayDomain: control planes are reachable through the gateway as
+	// <name>.<GatewayDomain>; empty: no gateway.
+	GatewayDomain string
 }
 
 // errNamespaceConflict: kplex-<name> exists and belongs to somebody else.
@@ -206,7 +209,7 @@ func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualC
 	if err != nil {
 		return nil, err
 	}
-	sts := StatefulSet(vc, apiIP, dnsIP, r.DefaultImage)
+	sts := StatefulSet(vc, apiIP, dnsIP, r.DefaultImage, r.GatewayDomain)
 	if readSleepRequest(vc).asleep {
 		sts.Spec.Replicas = ptr.To[int32](0)
 	}

@@ -45,6 +45,17 @@ func newOperatorEnv(ctx context.Context, t *testing.T) *operatorEnv {
 	if testing.Short() {
 		t.Skip("integration test: skipped under -short")
 	}
+	host, c := installedHost(ctx, t)
+	kc := kubeconfigFile(t, operatorConfig(ctx, t, host))
+	e := &operatorEnv{host: host, c: c, kc: kc, t: t}
+	e.startOperator()
+	return e
+}
+
+// installedHost starts a host API server with `kplex install` applied; it returns it and an
+// admin client that knows VirtualClusters.
+func installedHost(ctx context.Context, t *testing.T) (*testenv.ControlPlane, client.Client) {
+	t.Helper()
 	host := testenv.NewControlPlane(t, "--profile", "host")
 	host.Start(ctx)
 	installKplex(ctx, t, host.RESTConfig())
@@ -56,16 +67,20 @@ func newOperatorEnv(ctx context.Context, t *testing.T) *operatorEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return host, c
+}
+
+// operatorConfig is the host as the operator's service account, whose RBAC `kplex install`
+// set up.
+func operatorConfig(ctx context.Context, t *testing.T, host *testenv.ControlPlane) *rest.Config {
+	t.Helper()
 	tok, err := host.Client().CoreV1().ServiceAccounts(install.Namespace).CreateToken(ctx, install.OperatorName,
 		&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("token of the operator's service account: %v", err)
 	}
-	kc := kubeconfigFile(t, &rest.Config{Host: host.URL(), BearerToken: tok.Status.Token,
-		TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(host.DataDir, "pki", "ca.crt")}})
-	e := &operatorEnv{host: host, c: c, kc: kc, t: t}
-	e.startOperator()
-	return e
+	return &rest.Config{Host: host.URL(), BearerToken: tok.Status.Token,
+		TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(host.DataDir, "pki", "ca.crt")}}
 }
 
 // startOperator runs `kplexd operator` as the operator's service account.
@@ -77,7 +92,8 @@ func (e *operatorEnv) startOperator() {
 		e.t.Fatal(err)
 	}
 	e.op = exec.Command(testenv.Binary(e.t, "kplexd"), "operator", "--kubeconfig", e.kc,
-		"--default-image=localhost/kplex/kplexd:test", "--health-probe-bind-address=0", "--leader-elect=true")
+		"--default-image=localhost/kplex/kplexd:test", "--health-probe-bind-address=0", "--leader-elect=true",
+		"--gateway-address=127.0.0.1:0")
 	e.op.Stdout, e.op.Stderr = f, f
 	if err := e.op.Start(); err != nil {
 		e.t.Fatalf("start operator: %v", err)

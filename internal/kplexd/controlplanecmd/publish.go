@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // PublishConfig publishes the tenant's admin kubeconfig into a Secret of the host
@@ -23,10 +26,50 @@ import (
 type PublishConfig struct {
 	Secret string // Secret name in the host namespace
 	Server string // API server URL written into the kubeconfig
+	// GatewayServer and GatewayServerName, when set, add a second kubeconfig (key
+	// GatewayKubeconfigKey) that reaches this API server through the gateway: the
+	// gateway's URL as server, and the name by which the gateway routes (and this API
+	// server's certificate is verified) as TLS server name.
+	GatewayServer     string
+	GatewayServerName string
 }
 
-// KubeconfigKey is the key of the kubeconfig in the published Secret.
-const KubeconfigKey = "kubeconfig"
+// Keys of the kubeconfigs in the published Secret.
+const (
+	KubeconfigKey        = "kubeconfig"
+	GatewayKubeconfigKey = "gateway.kubeconfig"
+)
+
+// gatewayFlags ask for the gateway kubeconfig.
+type gatewayFlags struct {
+	server, serverName string
+}
+
+func (f *gatewayFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.server, "publish-gateway-server", "", "also publish a kubeconfig (key \""+GatewayKubeconfigKey+"\") whose server is this gateway URL, e.g. https://kplex-gateway.kplex-system.svc:443")
+	fs.StringVar(&f.serverName, "publish-gateway-server-name", "", "TLS server name of the gateway kubeconfig, by which the gateway routes to this API server, e.g. a.kplex.gateway; must be a --tls-san")
+}
+
+// complete adds the gateway kubeconfig to p; sans are the serving certificate's names.
+func (f *gatewayFlags) complete(p *PublishConfig, sans []string) error {
+	if f.server == "" && f.serverName == "" {
+		return nil
+	}
+	if f.server == "" || f.serverName == "" {
+		return fmt.Errorf("--publish-gateway-server and --publish-gateway-server-name go together")
+	}
+	if p == nil {
+		return fmt.Errorf("--publish-gateway-server needs --publish-kubeconfig-secret: the gateway kubeconfig is published beside the admin one")
+	}
+	if u, err := url.Parse(f.server); err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("--publish-gateway-server %q: want an https:// URL, e.g. https://kplex-gateway.kplex-system.svc:443", f.server)
+	}
+	if !slices.Contains(sans, f.serverName) {
+		return fmt.Errorf("--publish-gateway-server-name %q is not a --tls-san: add --tls-san=%s so that the API server's certificate carries it", f.serverName, f.serverName)
+	}
+	p.GatewayServer, p.GatewayServerName = f.server, f.serverName
+	return nil
+}
 
 func validatePublish(secret, server, hostNamespace string) (*PublishConfig, error) {
 	if secret == "" && server == "" {
@@ -53,18 +96,19 @@ func publishKubeconfig(ctx context.Context, host kubernetes.Interface, ns string
 	if err != nil {
 		return fmt.Errorf("load admin kubeconfig: %w", err)
 	}
-	for _, c := range cfg.Clusters {
-		c.Server = p.Server
-	}
-	data, err := clientcmd.Write(*cfg)
-	if err != nil {
-		return fmt.Errorf("encode admin kubeconfig: %w", err)
-	}
 	want := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: p.Secret,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "kplexd"}},
 		Type: corev1.SecretTypeOpaque,
-		Data: map[string][]byte{KubeconfigKey: data},
+		Data: map[string][]byte{},
+	}
+	if want.Data[KubeconfigKey], err = withServer(cfg, p.Server, ""); err != nil {
+		return err
+	}
+	if p.GatewayServer != "" {
+		if want.Data[GatewayKubeconfigKey], err = withServer(cfg, p.GatewayServer, p.GatewayServerName); err != nil {
+			return err
+		}
 	}
 	secrets := host.CoreV1().Secrets(ns)
 	var last error
@@ -78,8 +122,22 @@ func publishKubeconfig(ctx context.Context, host kubernetes.Interface, ns string
 	if err != nil {
 		return fmt.Errorf("publish admin kubeconfig to secret %s/%s: %w (last: %v)", ns, p.Secret, err, last)
 	}
-	log.Info("Published the admin kubeconfig", "namespace", ns, "secret", p.Secret, "server", p.Server)
+	log.Info("Published the admin kubeconfig", "namespace", ns, "secret", p.Secret, "server", p.Server, "gateway", p.GatewayServer, "gatewayServerName", p.GatewayServerName)
 	return nil
+}
+
+// withServer encodes a copy of cfg whose clusters are at server, verified under TLS
+// server name serverName ("" for the server's host name).
+func withServer(cfg *clientcmdapi.Config, server, serverName string) ([]byte, error) {
+	cfg = cfg.DeepCopy()
+	for _, c := range cfg.Clusters {
+		c.Server, c.TLSServerName = server, serverName
+	}
+	data, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encode kubeconfig for %s: %w", server, err)
+	}
+	return data, nil
 }
 
 func putSecret(ctx context.Context, secrets corev1client.SecretInterface, want *corev1.Secret) error {

@@ -31,6 +31,7 @@ type syncFlags struct {
 	tenantAPIHost  string
 	publishSecret  string
 	publishServer  string
+	gateway        gatewayFlags
 	dns            dnsFlags
 	kubeletAddress string
 	kubeletPort    int
@@ -67,6 +68,7 @@ func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.tenantAPIHost, "tenant-api-host", "", "address (HOST or HOST:PORT) at which pods on the host reach this API server (default: --advertise-address and --secure-port)")
 	fs.StringVar(&f.publishSecret, "publish-kubeconfig-secret", "", "write the admin kubeconfig into this Secret of --host-namespace (key \"kubeconfig\") once ready")
 	fs.StringVar(&f.publishServer, "publish-kubeconfig-server", "", "API server URL in the published kubeconfig, e.g. https://kplex-apiserver.kplex-a.svc:443")
+	f.gateway.addFlags(fs)
 	fs.StringVar(&f.kubeletAddress, "kubelet-proxy-address", syncer.DefaultKubeletAddress, "IP address the kubelet proxy (logs, exec, attach, port-forward of the tenant's pods) listens on; virtual nodes publish it, and only this process's API server calls it")
 	fs.IntVar(&f.kubeletPort, "kubelet-proxy-port", 0, "port of the kubelet proxy, published in the virtual nodes (0: any free port)")
 	fs.DurationVar(&f.activityEvery, "activity-report-interval", activityEvery, "how often the tenant's last API activity (requests by people and the tenant's controllers) is written to Lease "+ActivityLease+" in --host-namespace")
@@ -76,6 +78,9 @@ func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
 func (f *syncFlags) complete(cfg controlplane.Config) (*SyncConfig, error) {
 	publish, err := validatePublish(f.publishSecret, f.publishServer, f.hostNamespace)
 	if err != nil {
+		return nil, err
+	}
+	if err := f.gateway.complete(publish, cfg.TLSSANs); err != nil {
 		return nil, err
 	}
 	dc, err := f.dns.complete()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -16,12 +17,17 @@ import (
 // NewCommand returns the operator subcommand.
 func NewCommand(log logr.Logger) *cobra.Command {
 	var kubeconfig string
+	var gw gatewayFlags
 	opts := operator.Options{}
 	cmd := &cobra.Command{
 		Use:   "operator",
 		Short: "Run the VirtualCluster operator against the host cluster",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if opts.GatewayDomain, err = gw.validate(); err != nil {
+				return err
+			}
 			// Empty kubeconfig: the in-cluster configuration.
 			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 			if err != nil {
@@ -29,7 +35,16 @@ func NewCommand(log logr.Logger) *cobra.Command {
 			}
 			// controller-runtime's own packages log through its process-wide logger.
 			ctrl.SetLogger(log)
-			return operator.Run(cmd.Context(), cfg, opts, log.WithName("operator"))
+			g, ctx := errgroup.WithContext(cmd.Context())
+			if opts.GatewayDomain != "" {
+				l, err := gw.listen()
+				if err != nil {
+					return err
+				}
+				g.Go(func() error { return gw.run(ctx, cfg, l, log.WithName("gateway")) })
+			}
+			g.Go(func() error { return operator.Run(ctx, cfg, opts, log.WithName("operator")) })
+			return g.Wait()
 		},
 	}
 	fs := cmd.Flags()
@@ -39,5 +54,6 @@ func NewCommand(log logr.Logger) *cobra.Command {
 	fs.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", install.Namespace, "namespace of the leader election Lease")
 	fs.StringVar(&opts.HealthProbeAddress, "health-probe-bind-address", fmt.Sprintf(":%d", install.HealthPort), "address of /healthz and /readyz (0: off)")
 	fs.StringVar(&opts.MetricsAddress, "metrics-bind-address", "0", "address of /metrics (0: off)")
+	gw.addFlags(fs)
 	return cmd
 }
