@@ -126,18 +126,28 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	defer g.waits.Wait()
 	defer wg.Wait()
 	log.Info("Gateway serving", "address", l.Addr().String(), "domain", g.opts.Domain)
+	backoff := time.Duration(0)
 	for {
 		conn, err := l.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("gateway: accept: %w", err)
 			}
-			return fmt.Errorf("gateway: accept: %w", err)
+			// Out of file descriptors or memory, as a flood of connections can make it: wait
+			// and go on, as net/http does, rather than take the operator down.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			log.Info("Accepting a connection failed; retrying", "err", err.Error(), "after", backoff.String())
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
 		}
+		backoff = 0
 		select {
 		case g.conns <- struct{}{}:
 		default:

@@ -2,8 +2,12 @@ package gateway
 
 import (
 	"context"
+	"net"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -361,5 +365,40 @@ func TestHoldTimeoutRetriesJoinTheWake(t *testing.T) {
 	}
 	if n := e.wakes.Load(); n != 1 {
 		t.Fatalf("%d wake patches over %d connections, want 1", n, attempts)
+	}
+}
+
+// flakyListener fails its first Accepts as a process out of file descriptors does.
+type flakyListener struct {
+	net.Listener
+	fails atomic.Int32
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.fails.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+func TestAcceptErrorsDoNotStopTheGateway(t *testing.T) {
+	e := newTestEnv(t, Options{}, "a")
+	e.cluster("a", v1alpha1.PhaseReady, nil)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &flakyListener{Listener: inner}
+	l.fails.Store(5)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- e.gw.Serve(ctx, l) }()
+	e.addr = inner.Addr().String()
+	if got, err := e.httpsGet("a.kplex.gateway"); err != nil || got != "a" {
+		t.Fatalf("after accept errors: %q, %v", got, err)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
 	}
 }
