@@ -402,3 +402,45 @@ func TestAcceptErrorsDoNotStopTheGateway(t *testing.T) {
 		t.Fatalf("serve: %v", err)
 	}
 }
+
+// A Ready cluster asked to sleep is going to sleep: a connection asks for a wake first, so
+// that it is not passed to a control plane about to stop.
+func TestGoingToSleepIsWoken(t *testing.T) {
+	e := newTestEnv(t, Options{}, "g")
+	e.cluster("g", v1alpha1.PhaseReady, map[string]string{v1alpha1.AnnotationSleepRequested: time.Now().UTC().Format(time.RFC3339Nano)})
+	if got, err := e.httpsGet("g.kplex.gateway"); err != nil || got != "g" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if needsWake(e.get("g")) || e.wakes.Load() != 1 {
+		t.Fatalf("%d wake patches, annotations %v: want one wake request later than the sleep request", e.wakes.Load(), e.get("g").Annotations)
+	}
+}
+
+// A sleep request later than the gateway's wake wins: the held connections are closed at
+// once, not at the hold timeout, and the gateway does not ask again.
+func TestLaterSleepRequestWins(t *testing.T) {
+	e := newTestEnv(t, Options{HoldTimeout: time.Minute}, "s")
+	e.cluster("s", v1alpha1.PhaseSleeping, map[string]string{v1alpha1.AnnotationSleepRequested: time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)})
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.httpsGet("s.kplex.gateway")
+		done <- err
+	}()
+	waitFor(t, "the wake request", func() bool { return e.get("s").Annotations[v1alpha1.AnnotationWakeRequested] != "" })
+	vc := e.get("s")
+	vc.Annotations[v1alpha1.AnnotationSleepRequested] = time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
+	if err := e.c.Update(context.Background(), vc); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the held connection went through")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the held connection was not closed after the later sleep request")
+	}
+	if n := e.wakes.Load(); n != 1 {
+		t.Fatalf("%d wake patches, want 1 (the update is not a patch)", n)
+	}
+}

@@ -40,7 +40,8 @@ func (g *Gateway) ready(ctx context.Context, vc string) error {
 	if !cur.DeletionTimestamp.IsZero() {
 		return errDeleting
 	}
-	if cur.Status.Phase == v1alpha1.PhaseReady {
+	// Ready but asked to sleep: it is going to sleep; the wait asks for a wake first.
+	if cur.Status.Phase == v1alpha1.PhaseReady && !needsWake(cur) {
 		return nil
 	}
 	w := g.join(ctx, vc)
@@ -85,7 +86,7 @@ func (g *Gateway) join(ctx context.Context, vc string) *wakeWait {
 func (g *Gateway) waitReady(ctx context.Context, vc string) error {
 	log := g.opts.Log.WithValues("virtualCluster", vc)
 	start := time.Now()
-	woke := false
+	var wokeAt time.Time // when this wait asked for a wake (or found none needed)
 	err := wait.PollUntilContextTimeout(ctx, g.opts.PollInterval, g.opts.WakeTimeout, true, func(ctx context.Context) (bool, error) {
 		cur, err := g.clusters.get(ctx, vc)
 		if errors.Is(err, errUnknownCluster) {
@@ -98,28 +99,30 @@ func (g *Gateway) waitReady(ctx context.Context, vc string) error {
 		switch {
 		case !cur.DeletionTimestamp.IsZero():
 			return false, errDeleting
-		case cur.Status.Phase == v1alpha1.PhaseReady:
-			return true, nil
-		case !needsWake(cur):
-			return false, nil
-		case woke:
+		case !wokeAt.IsZero() && annotationTime(cur, v1alpha1.AnnotationSleepRequested).After(wokeAt):
+			// A sleep request later than this wait's wake: the later one wins.
 			return false, errSleepRequested
-		}
-		requested, err := g.clusters.wake(ctx, cur)
-		if err != nil {
-			log.Info("Asking the virtual cluster to wake failed; retrying", "err", err.Error())
+		case needsWake(cur) && wokeAt.IsZero():
+			at, err := g.clusters.wake(ctx, cur)
+			if err != nil {
+				log.Info("Asking the virtual cluster to wake failed; retrying", "err", err.Error())
+				return false, nil
+			}
+			wokeAt = time.Now()
+			if !at.IsZero() {
+				wokeAt = at
+				log.Info("Asked the sleeping virtual cluster to wake for a connection", "phase", string(cur.Status.Phase))
+			}
 			return false, nil
+		case needsWake(cur):
+			return false, nil // the cache does not show the wake request yet
 		}
-		woke = true
-		if requested {
-			log.Info("Asked the sleeping virtual cluster to wake for a connection", "phase", string(cur.Status.Phase))
-		}
-		return false, nil
+		return cur.Status.Phase == v1alpha1.PhaseReady, nil
 	})
 	if wait.Interrupted(err) && ctx.Err() == nil {
 		return fmt.Errorf("the virtual cluster was not ready within %s", g.opts.WakeTimeout)
 	}
-	if err == nil && woke {
+	if err == nil && !wokeAt.IsZero() {
 		log.Info("Woken virtual cluster is ready", "waited", time.Since(start).Round(time.Millisecond).String())
 	}
 	return err
@@ -163,10 +166,11 @@ func (cs *clusters) get(ctx context.Context, name string) (*v1alpha1.VirtualClus
 
 // wake sets vc's wake annotation to now if vc still needs waking. The patch carries vc's
 // resourceVersion: a cluster that changed since it was read (a deletion that began, a
-// newer request) is read again and judged again, never overwritten blindly. It reports
-// whether it wrote the annotation.
-func (cs *clusters) wake(ctx context.Context, vc *v1alpha1.VirtualCluster) (bool, error) {
-	name, written := vc.Name, false
+// newer request) is read again and judged again, never overwritten blindly. It returns the
+// time it wrote, zero if no wake was needed any more.
+func (cs *clusters) wake(ctx context.Context, vc *v1alpha1.VirtualCluster) (time.Time, error) {
+	name := vc.Name
+	var written time.Time
 	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		if vc == nil {
 			var err error
@@ -181,16 +185,17 @@ func (cs *clusters) wake(ctx context.Context, vc *v1alpha1.VirtualCluster) (bool
 		if vc.Annotations == nil {
 			vc.Annotations = map[string]string{}
 		}
-		vc.Annotations[v1alpha1.AnnotationWakeRequested] = time.Now().UTC().Format(time.RFC3339Nano)
+		now := time.Now().UTC()
+		vc.Annotations[v1alpha1.AnnotationWakeRequested] = now.Format(time.RFC3339Nano)
 		err := cs.c.Patch(ctx, vc, patch)
 		if err == nil {
-			written = true
+			written = now
 		}
 		vc = nil
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("request wake of virtual cluster %s: %w", name, err)
+		return time.Time{}, fmt.Errorf("request wake of virtual cluster %s: %w", name, err)
 	}
 	return written, nil
 }
