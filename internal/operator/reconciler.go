@@ -187,7 +187,13 @@ func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualC
 		// Never adopt: a namespace of that name may hold somebody else's workloads.
 		return nil, errNamespaceConflict
 	}
-	objs := []client.Object{Namespace(vc), ServiceAccount(vc), RoleBinding(vc), ClusterRoleBinding(vc), SleeperRoleBinding(vc)}
+	block, err := r.serviceBlock(ctx, cur)
+	if err != nil {
+		return nil, err
+	}
+	nsObj, apiSvc, dnsSvc := Namespace(vc), Service(vc), DNSService(vc)
+	withBlock(block, nsObj, apiSvc, dnsSvc)
+	objs := []client.Object{nsObj, ServiceAccount(vc), RoleBinding(vc), ClusterRoleBinding(vc), SleeperRoleBinding(vc)}
 	if vc.Spec.Datastore.Type == v1alpha1.DatastoreExternal {
 		dsn, w, err := r.externalDSN(ctx, vc)
 		if w != nil || err != nil {
@@ -195,7 +201,7 @@ func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualC
 		}
 		objs = append(objs, DatastoreSecret(vc, dsn))
 	}
-	objs = append(objs, Service(vc), DNSService(vc))
+	objs = append(objs, apiSvc, dnsSvc)
 	for _, o := range objs {
 		if err := r.apply(ctx, vc, o); err != nil {
 			return nil, err
@@ -210,6 +216,7 @@ func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualC
 		return nil, err
 	}
 	sts := StatefulSet(vc, apiIP, dnsIP, r.DefaultImage, r.GatewayDomain)
+	sts.Spec.Template.Spec.Containers[0].Args = append(sts.Spec.Template.Spec.Containers[0].Args, blockArg(block)...)
 	if readSleepRequest(vc).asleep {
 		sts.Spec.Replicas = ptr.To[int32](0)
 	}

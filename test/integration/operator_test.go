@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"github.com/kplex-dev/kplex/api/v1alpha1"
 	"github.com/kplex-dev/kplex/internal/install"
 	"github.com/kplex-dev/kplex/internal/operator"
+	"github.com/kplex-dev/kplex/internal/servicerange"
 	"github.com/kplex-dev/kplex/internal/testenv"
 )
 
@@ -257,6 +259,42 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 	if !slices.Contains(args, "--tenant-dns-ip="+dnsSvc.Spec.ClusterIP) || dnsSvc.Spec.Type != corev1.ServiceTypeClusterIP {
 		t.Errorf("statefulset args %v lack the DNS service's cluster IP %s (type %s)", args, dnsSvc.Spec.ClusterIP, dnsSvc.Spec.Type)
 	}
+	t.Run("each tenant has its own block of the host's service range", func(t *testing.T) {
+		blocks := map[string]string{}
+		for _, name := range []string{"a", "b"} {
+			ns := &corev1.Namespace{}
+			if err := e.c.Get(ctx, types.NamespacedName{Name: v1alpha1.HostNamespace(name)}, ns); err != nil {
+				t.Fatal(err)
+			}
+			block, err := netip.ParsePrefix(ns.Annotations[operator.AnnotationServiceCIDR])
+			if err != nil {
+				t.Fatalf("%s: no service block on its namespace: %v", name, err)
+			}
+			blocks[name] = block.String()
+			api, dns := &corev1.Service{}, &corev1.Service{}
+			for svcName, svc := range map[string]*corev1.Service{operator.ServiceName: api, operator.DNSServiceName: dns} {
+				if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns.Name, Name: svcName}, svc); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if want := block.Addr().Next().String(); api.Spec.ClusterIP != want {
+				t.Errorf("%s: API service at %s, want %s (the block's first address, as the virtual kubernetes Service)", name, api.Spec.ClusterIP, want)
+			}
+			if want := servicerange.ControlPlaneIP(block).String(); dns.Spec.ClusterIP != want {
+				t.Errorf("%s: DNS service at %s, want %s", name, dns.Spec.ClusterIP, want)
+			}
+			sts := &appsv1.StatefulSet{}
+			if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns.Name, Name: operator.ControlPlaneName}, sts); err != nil {
+				t.Fatal(err)
+			}
+			if args := sts.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--service-cidr="+block.String()) {
+				t.Errorf("%s: control plane args %v lack --service-cidr=%s", name, args, block)
+			}
+		}
+		if blocks["a"] == blocks["b"] {
+			t.Errorf("a and b share service block %s", blocks["a"])
+		}
+	})
 	if img := sts.Spec.Template.Spec.Containers[0].Image; img != "localhost/kplex/kplexd:test" {
 		t.Errorf("image %q, want the operator's default", img)
 	}
