@@ -55,6 +55,7 @@ With --wait, shows the phase and condition reasons as they change until it is Re
 	f.StringVar(&o.Spec.DatastoreSecret, "datastore-secret", "", "external datastore: Secret NAME[:KEY] in namespace kplex-system holding its DSN (key default dsn)")
 	f.StringVar(&o.Spec.Image, "image", "", "kplexd image of the control plane (default: the operator's)")
 	f.Int32Var(&o.Spec.SyncQPS, "sync-qps", 0, "syncer queries per second to each API server (0: kplexd's default)")
+	f.DurationVar(&o.Spec.SleepAfter, "sleep-after", 0, "put the cluster to sleep after this long without use of its API, e.g. 30m (0: never by itself)")
 	f.Int32Var(&o.Spec.SyncBurst, "sync-burst", 0, "syncer burst to each API server (0: kplexd's default)")
 	f.BoolVar(&o.Wait, "wait", false, "wait until the virtual cluster is Ready")
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long --wait waits")

@@ -3,8 +3,10 @@ package create
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
 )
@@ -20,6 +22,7 @@ type SpecFlags struct {
 	Image           string
 	SyncQPS         int32
 	SyncBurst       int32
+	SleepAfter      time.Duration // 0: never sleeps by itself
 }
 
 // Spec maps the flags to a spec, refusing what the API would refuse with a
@@ -73,6 +76,12 @@ func (f SpecFlags) Spec() (v1alpha1.VirtualClusterSpec, error) {
 		return spec, fmt.Errorf("--sync-qps and --sync-burst must be positive (0 keeps kplexd's defaults)")
 	}
 	spec.Sync.QPS, spec.Sync.Burst = f.SyncQPS, f.SyncBurst
+	switch {
+	case f.SleepAfter < 0 || f.SleepAfter > 0 && f.SleepAfter < time.Minute:
+		return spec, fmt.Errorf("--sleep-after %s: give at least 1m (e.g. 30m), or 0 to never sleep by itself", f.SleepAfter)
+	case f.SleepAfter > 0:
+		spec.Sleep.AfterInactivity = &metav1.Duration{Duration: f.SleepAfter}
+	}
 	return spec, nil
 }
 

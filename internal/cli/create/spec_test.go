@@ -3,9 +3,11 @@ package create
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
@@ -30,6 +32,8 @@ func TestSpecFromFlags(t *testing.T) {
 			Datastore: v1alpha1.Datastore{Type: v1alpha1.DatastoreExternal, External: &v1alpha1.ExternalDatastore{SecretRef: v1alpha1.SecretKeyRef{Name: "pg"}}}}},
 		{"image and sync", SpecFlags{Image: "localhost/x:1", SyncQPS: 20, SyncBurst: 40}, v1alpha1.VirtualClusterSpec{Datastore: embedded,
 			ControlPlane: v1alpha1.ControlPlane{Image: "localhost/x:1"}, Sync: v1alpha1.Sync{QPS: 20, Burst: 40}}},
+		{"sleep after half an hour", SpecFlags{SleepAfter: 30 * time.Minute}, v1alpha1.VirtualClusterSpec{Datastore: embedded,
+			Sleep: v1alpha1.Sleep{AfterInactivity: &metav1.Duration{Duration: 30 * time.Minute}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.flags.Spec()
@@ -55,6 +59,8 @@ func TestSpecFlagErrors(t *testing.T) {
 		{SpecFlags{DatastoreSecret: "pg", StorageSize: "1Gi"}, "pass one or the other"},
 		{SpecFlags{DatastoreSecret: ":dsn"}, "give the Secret's name"},
 		{SpecFlags{SyncQPS: -1}, "--sync-qps and --sync-burst must be positive"},
+		{SpecFlags{SleepAfter: 10 * time.Second}, "--sleep-after 10s: give at least 1m"},
+		{SpecFlags{SleepAfter: -time.Minute}, "--sleep-after -1m0s"},
 	} {
 		if _, err := tc.flags.Spec(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want %q", tc.flags, err, tc.want)
