@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2/textlogger"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/kplex-dev/kplex/internal/cli/audit"
 	"github.com/kplex-dev/kplex/internal/cli/connect"
 	"github.com/kplex-dev/kplex/internal/cli/create"
 	"github.com/kplex-dev/kplex/internal/cli/delete"
@@ -60,6 +61,7 @@ $KUBECONFIG, ~/.kube/config; on a devhost with none of these, its kubeconfig.`,
 		sleep.NewSleepCommand(h, s),
 		sleep.NewWakeCommand(h, s),
 		version.NewCommand(h, s),
+		audit.NewCommand(h, s),
 	)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
