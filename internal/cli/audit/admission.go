@@ -15,7 +15,7 @@ import (
 // admissionGroup: objects the tenant policy in the virtual API server must refuse.
 func admissionGroup() group {
 	return group{name: "admission", setup: admissionControl, checks: []check{
-		{"privileged container", podRefused(func(p *corev1.Pod) { sc(p).Privileged = ptr.To(true) })},
+		{"privileged container", podRefused(privileged)},
 		{"hostPath volume", podRefused(func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
 			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "host", MountPath: "/host"}}
@@ -64,6 +64,12 @@ func compliantPod(name, image string) *corev1.Pod {
 			}},
 		},
 	}
+}
+
+// privileged makes the first container privileged. allowPrivilegeEscalation false would
+// make the pod invalid (a refusal that proves nothing), so it goes.
+func privileged(p *corev1.Pod) {
+	sc(p).Privileged, sc(p).AllowPrivilegeEscalation = ptr.To(true), nil
 }
 
 // sc is the first container's security context.
@@ -174,7 +180,7 @@ func lowerLevelRefused(ctx context.Context, e *env) (Outcome, string) {
 		}
 		return Error, err.Error()
 	}
-	o, evidence := e.tryPod(ctx, ns, func(p *corev1.Pod) { sc(p).Privileged = ptr.To(true) })
+	o, evidence := e.tryPod(ctx, ns, privileged)
 	if o == Pass {
 		evidence = "namespace " + ns + " labelled enforce=privileged was created, but the privileged pod was " + evidence
 	}

@@ -55,7 +55,7 @@ func networkTargets() []target {
 	}
 }
 
-// networkGroup: from a real pod of the tenant, `nc -z` to each target.
+// networkGroup: from a real pod of the tenant, a TCP connection to each target.
 func networkGroup() group {
 	var checks []check
 	for _, t := range networkTargets() {
@@ -78,13 +78,13 @@ func (r *probeResults) outcome(id string) (Outcome, string) {
 	case !ok:
 		return Error, "the probe pod printed no result for " + addr
 	case isControl(id) && open:
-		return Pass, "nc -z -w 3 " + addr + ": connected"
+		return Pass, "nc -w 3 " + addr + ": connected"
 	case isControl(id):
-		return Error, "nc -z -w 3 " + addr + ": no connection"
+		return Error, "nc -w 3 " + addr + ": no connection"
 	case open:
-		return Fail, "nc -z -w 3 " + addr + ": connected from the tenant's pod"
+		return Fail, "nc -w 3 " + addr + ": connected from the tenant's pod"
 	}
-	return Pass, "nc -z -w 3 " + addr + ": no connection (refused or timed out)"
+	return Pass, "nc -w 3 " + addr + ": no connection (refused or timed out)"
 }
 
 func isControl(id string) bool {
@@ -139,8 +139,13 @@ func runProbe(ctx context.Context, e *env) string {
 	}
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) == 3 && f[0] == "kplex-audit" {
-			r.open[f[1]] = f[2] == "open"
+		if len(f) != 3 || f[0] != "kplex-audit" {
+			continue
+		}
+		if open, ok := connected(f[2]); ok {
+			r.open[f[1]] = open
+		} else {
+			r.errs[f[1]] = fmt.Sprintf("the probe of %s ended with status %s, neither connected nor refused: does --image %s have timeout and nc?", r.addrs[f[1]], f[2], e.image)
 		}
 	}
 	for _, id := range controlTargets {
@@ -153,13 +158,29 @@ func runProbe(ctx context.Context, e *env) string {
 }
 
 // probeScript waits (bounded) until the control answers (a network policy enforcer may
-// admit a new pod a moment after it starts), then tries each "id host port" once.
-const probeScript = `ctl_host=$1 ctl_port=$2; shift 2
-i=0; until nc -z -w 2 "$ctl_host" "$ctl_port"; do i=$((i+1)); [ $i -ge 20 ] && break; sleep 1; done
+// admit a new pod a moment after it starts), then tries each "id host port" once and
+// prints "kplex-audit id rc". busybox nc has no -z: it connects (-w 3 bounds the
+// connect), sends nothing and waits for the server to close, so rc 0 is connected and
+// closed, 1 is refused or timed out, and timeout's kill (143 or 124) connected and held.
+const probeScript = `try() { timeout 6 nc -w 3 "$1" "$2" </dev/null >/dev/null 2>&1; }
+ctl_host=$1 ctl_port=$2; shift 2
+i=0; until try "$ctl_host" "$ctl_port"; do i=$((i+1)); [ $i -ge 20 ] && break; sleep 1; done
 while [ $# -ge 3 ]; do
-  if nc -z -w 3 "$2" "$3"; then echo "kplex-audit $1 open"; else echo "kplex-audit $1 closed"; fi
+  try "$2" "$3"; echo "kplex-audit $1 $?"
   shift 3
 done`
+
+// connected reads the exit status of one probe; ok is false for a status that means
+// neither (nc or timeout missing from the image).
+func connected(rc string) (open, ok bool) {
+	switch rc {
+	case "0", "124", "143":
+		return true, true
+	case "1":
+		return false, true
+	}
+	return false, false
+}
 
 // startWeb runs the tenant's own web pod and Service, the controls' targets.
 func (e *env) startWeb(ctx context.Context) string {
