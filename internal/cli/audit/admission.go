@@ -37,7 +37,7 @@ func admissionGroup() group {
 		{"NodePort service", serviceRefused(corev1.ServiceTypeNodePort)},
 		{"LoadBalancer service", serviceRefused(corev1.ServiceTypeLoadBalancer)},
 		{"hostPath PersistentVolume", hostPathVolumeRefused},
-		{"namespace label pod-security enforce=privileged, then a privileged pod", lowerLevelRefused},
+		{"privileged pod in a namespace labelled enforce=privileged", lowerLevelRefused},
 	}}
 }
 
