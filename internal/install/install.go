@@ -72,6 +72,8 @@ func Objects(opts Options) ([]client.Object, error) {
 		syncerClusterRole(),
 		syncerNamespaceRole(),
 		sleeperRole(),
+		syncerGuardPolicy(),
+		syncerGuardBinding(),
 		operatorClusterRole(),
 		operatorRole(),
 		serviceAccount(),
@@ -154,6 +156,12 @@ func operatorClusterRole() *rbacv1.ClusterRole {
 			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"virtualclusters/status"}, Verbs: []string{"get", "update", "patch"}},
 			{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"virtualclusters/finalizers"}, Verbs: []string{"update"}},
 			{APIGroups: []string{""}, Resources: []string{"namespaces", "serviceaccounts", "services"}, Verbs: rw},
+			// The isolation objects of each tenant's namespace.
+			{APIGroups: []string{""}, Resources: []string{"resourcequotas", "limitranges"}, Verbs: rw},
+			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: rw},
+			// Where the host API server listens (default/kubernetes): the only address the
+			// control planes' policy lets them reach on the host.
+			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get"}, ResourceNames: []string{"kubernetes"}},
 			{APIGroups: []string{"apps"}, Resources: []string{"statefulsets"}, Verbs: rw},
 			{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"rolebindings", "clusterrolebindings"}, Verbs: rw},
 			// The tenant's bindings refer to the syncer's ClusterRoles; `bind` on exactly

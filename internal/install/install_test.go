@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -90,6 +91,9 @@ func TestOperatorRights(t *testing.T) {
 				}
 			}
 		}
+		if slices.Contains(r.Resources, "endpointslices") && (!slices.Equal(r.Verbs, []string{"get"}) || !slices.Equal(r.ResourceNames, []string{"kubernetes"})) {
+			t.Errorf("operator needs only the host API server's EndpointSlice: %v", r)
+		}
 		if slices.Contains(r.Resources, "pods") || slices.Contains(r.Resources, "configmaps") {
 			t.Errorf("operator needs pods only in tenant namespaces, through %s: %v", Sleeper, r)
 		}
@@ -156,5 +160,40 @@ func TestGateway(t *testing.T) {
 	}
 	if !patch {
 		t.Fatal("the operator may not patch VirtualClusters: the gateway cannot ask for a wake")
+	}
+}
+
+// TestSyncerGuardCoversSharedKinds: every kind both the syncer and the operator write in a
+// tenant's namespace is guarded by the admission policy, except Secrets (the control plane
+// publishes its kubeconfig under the syncer's identity; the syncer's Role is what limits it).
+func TestSyncerGuardCoversSharedKinds(t *testing.T) {
+	operatorWrites := map[string]bool{}
+	for _, r := range operatorClusterRole().Rules {
+		if slices.Contains(r.Verbs, "update") || slices.Contains(r.Verbs, "delete") {
+			for _, res := range r.Resources {
+				operatorWrites[r.APIGroups[0]+"/"+res] = true
+			}
+		}
+	}
+	guarded := map[string]bool{}
+	for _, r := range syncerGuardPolicy().Spec.MatchConstraints.ResourceRules {
+		for _, res := range r.Resources {
+			guarded[r.APIGroups[0]+"/"+res] = true
+		}
+	}
+	for _, r := range syncer.HostRole("", "").Rules {
+		for _, res := range r.Resources {
+			k := r.APIGroups[0] + "/" + res
+			if operatorWrites[k] && !guarded[k] && res != "secrets" {
+				t.Errorf("%s: the syncer and the operator both write it, and the guard does not keep the syncer off the operator's", k)
+			}
+		}
+	}
+	p := syncerGuardPolicy()
+	if len(p.Spec.MatchConditions) != 1 || !strings.Contains(p.Spec.MatchConditions[0].Expression, ":"+ControlPlaneServiceAccount+"$") {
+		t.Errorf("guard applies to %+v, want the tenants' control-plane service accounts", p.Spec.MatchConditions)
+	}
+	if b := syncerGuardBinding(); b.Spec.PolicyName != p.Name || !slices.Equal(b.Spec.ValidationActions, []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}) {
+		t.Errorf("binding %+v does not deny with policy %s", b.Spec, p.Name)
 	}
 }

@@ -1,6 +1,7 @@
 // Package operator is `kplexd operator`: it reconciles each VirtualCluster into its host
-// namespace kplex-<name> (namespace, RBAC, Service, a StatefulSet of one kplexd control
-// plane) and reports the result in the VirtualCluster's status.
+// namespace kplex-<name> (namespace, NetworkPolicies, ResourceQuota, LimitRange, RBAC,
+// Services, a StatefulSet of one kplexd control plane) and reports the result in the
+// VirtualCluster's status.
 package operator
 
 import (
@@ -10,12 +11,14 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -99,6 +102,9 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 		Owns(&corev1.Service{}).
 		Owns(&corev1.Namespace{}).
 		Owns(&rbacv1.ClusterRoleBinding{}).
+		Owns(&networkingv1.NetworkPolicy{}).
+		Owns(&corev1.LimitRange{}).
+		Owns(&corev1.ResourceQuota{}, builder.WithPredicates(quotaSpecChanged())).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("operator controller: %w", err)

@@ -23,7 +23,7 @@ import (
 // characters whose last two are digits, or of 16 (internal/translate), so none of these
 // names can be taken by a tenant.
 const (
-	ControlPlaneName = "kplex-controlplane" // StatefulSet and ServiceAccount
+	ControlPlaneName = install.ControlPlaneServiceAccount // StatefulSet and ServiceAccount
 	ServiceName      = "kplex-apiserver"
 	DNSServiceName   = "kplex-dns"
 	SyncerBinding    = "kplex-syncer" // RoleBinding to install.SyncerInTenant
@@ -49,6 +49,24 @@ func defaultResources() corev1.ResourceRequirements {
 		corev1.ResourceCPU:    resource.MustParse("100m"),
 		corev1.ResourceMemory: resource.MustParse("320Mi"),
 	}}
+}
+
+// controlPlaneResources are the spec's, or defaultResources when it names none.
+func controlPlaneResources(vc *v1alpha1.VirtualCluster) corev1.ResourceRequirements {
+	r := vc.Spec.ControlPlane.Resources
+	if len(r.Requests) == 0 && len(r.Limits) == 0 {
+		return defaultResources()
+	}
+	return *r.DeepCopy()
+}
+
+// dataVolumeSize is the control plane's claim: the embedded datastore's size, or
+// pkiVolumeSize with an external datastore.
+func dataVolumeSize(vc *v1alpha1.VirtualCluster) resource.Quantity {
+	if vc.Spec.Datastore.Type == v1alpha1.DatastoreExternal {
+		return resource.MustParse(pkiVolumeSize)
+	}
+	return vc.Spec.Datastore.EmbeddedSize()
 }
 
 // pkiVolumeSize is the volume of an external datastore's control plane: certificates and
@@ -249,19 +267,13 @@ func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage, ga
 		{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
 		{Name: "HOME", Value: "/tmp"},
 	}
-	size := vc.Spec.Datastore.EmbeddedSize()
 	var storageClass *string
 	if vc.Spec.Datastore.Type == v1alpha1.DatastoreExternal {
 		env = append(env, corev1.EnvVar{Name: "KPLEX_DATASTORE_ENDPOINT", ValueFrom: &corev1.EnvVarSource{
 			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: install.DatastoreSecret}, Key: datastoreKey}}})
 		args = append(args, "--datastore-endpoint=$(KPLEX_DATASTORE_ENDPOINT)")
-		size = resource.MustParse(pkiVolumeSize)
 	} else if e := vc.Spec.Datastore.Embedded; e != nil {
 		storageClass = e.StorageClassName
-	}
-	resources := vc.Spec.ControlPlane.Resources
-	if len(resources.Requests) == 0 && len(resources.Limits) == 0 {
-		resources = defaultResources()
 	}
 	probe := func(path string, period, failures, timeout int32) *corev1.Probe {
 		return &corev1.Probe{
@@ -315,7 +327,7 @@ func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage, ga
 						LivenessProbe:   probe("/livez", 10, 6, 10),
 						ReadinessProbe:  probe("/readyz", 2, 3, 5),
 						SecurityContext: install.RestrictedSecurityContext(),
-						Resources:       resources,
+						Resources:       controlPlaneResources(vc),
 						VolumeMounts: []corev1.VolumeMount{
 							{Name: dataVolume, MountPath: dataDir},
 							{Name: tmpVolume, MountPath: "/tmp"},
@@ -329,7 +341,7 @@ func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage, ga
 				Spec: corev1.PersistentVolumeClaimSpec{
 					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 					StorageClassName: storageClass,
-					Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
+					Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: dataVolumeSize(vc)}},
 				},
 			}},
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{

@@ -170,7 +170,8 @@ type waiting struct {
 }
 
 // applyHostObjects creates or updates every host object, in dependency order: the
-// Service before the StatefulSet, whose arguments carry its ClusterIP.
+// isolation objects right after the namespace, before anything runs there; the Service
+// before the StatefulSet, whose arguments carry its ClusterIP.
 func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualCluster) (*waiting, error) {
 	ns := vc.Status.HostNamespace
 	cur := &corev1.Namespace{}
@@ -193,7 +194,13 @@ func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualC
 	}
 	nsObj, apiSvc, dnsSvc := Namespace(vc), Service(vc), DNSService(vc)
 	withBlock(block, nsObj, apiSvc, dnsSvc)
-	objs := []client.Object{nsObj, ServiceAccount(vc), RoleBinding(vc), ClusterRoleBinding(vc), SleeperRoleBinding(vc)}
+	if err := r.apply(ctx, vc, nsObj); err != nil {
+		return nil, err
+	}
+	if err := r.applyIsolation(ctx, vc); err != nil {
+		return nil, err
+	}
+	objs := []client.Object{ServiceAccount(vc), RoleBinding(vc), ClusterRoleBinding(vc), SleeperRoleBinding(vc)}
 	if vc.Spec.Datastore.Type == v1alpha1.DatastoreExternal {
 		dsn, w, err := r.externalDSN(ctx, vc)
 		if w != nil || err != nil {
@@ -344,7 +351,7 @@ func (r *Reconciler) summarise(vc *v1alpha1.VirtualCluster, phase v1alpha1.Phase
 		r.set(vc, v1alpha1.ConditionReady, true, v1alpha1.ReasonReady, "the virtual cluster is ready: its admin kubeconfig is in the Secret named by status.kubeconfigSecret")
 		return
 	}
-	for _, t := range []string{v1alpha1.ConditionHostObjects, v1alpha1.ConditionControlPlane, v1alpha1.ConditionKubeconfig} {
+	for _, t := range []string{v1alpha1.ConditionHostObjects, v1alpha1.ConditionIsolation, v1alpha1.ConditionControlPlane, v1alpha1.ConditionKubeconfig} {
 		if c := meta.FindStatusCondition(vc.Status.Conditions, t); c != nil && c.Status != metav1.ConditionTrue {
 			r.set(vc, v1alpha1.ConditionReady, false, c.Reason, c.Message)
 			return

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -130,15 +131,31 @@ func TestE2EOperator(t *testing.T) {
 
 // operatorTenants installs kplex on the devhost with its defaults, creates a virtual
 // cluster per name, all at once, waits until each is Ready and connects to each through
-// its published kubeconfig.
+// kplex connect.
 func operatorTenants(ctx context.Context, t *testing.T, env *devhostEnv, names ...string) (client.Client, map[string]kubernetes.Interface) {
 	t.Helper()
-	c := testenv.InstallKplex(ctx, t, env.config, install.Options{})
+	c := installOperator(ctx, t, env)
 	t.Cleanup(func() { // before the devhost goes down
 		if t.Failed() {
 			dumpHost(context.Background(), t, env, names)
 		}
 	})
+	specs := map[string]v1alpha1.VirtualClusterSpec{}
+	for _, name := range names {
+		specs[name] = v1alpha1.VirtualClusterSpec{}
+	}
+	createReady(ctx, t, c, specs)
+	tenants := map[string]kubernetes.Interface{}
+	for _, name := range names {
+		tenants[name] = tenantClient(ctx, t, env, c, name)
+	}
+	return c, tenants
+}
+
+// installOperator installs kplex with its defaults and waits until the operator is available.
+func installOperator(ctx context.Context, t *testing.T, env *devhostEnv) client.Client {
+	t.Helper()
+	c := testenv.InstallKplex(ctx, t, env.config, install.Options{})
 	waitFor(t, "operator available", 3*time.Minute, func(ctx context.Context) (bool, error) {
 		d := &appsv1.Deployment{}
 		if err := c.Get(ctx, types.NamespacedName{Namespace: install.Namespace, Name: install.OperatorName}, d); err != nil {
@@ -149,15 +166,22 @@ func operatorTenants(ctx context.Context, t *testing.T, env *devhostEnv, names .
 		}
 		return true, nil
 	})
+	return c
+}
 
+// createReady creates the virtual clusters at once and waits until each is Ready.
+func createReady(ctx context.Context, t *testing.T, c client.Client, specs map[string]v1alpha1.VirtualClusterSpec) {
+	t.Helper()
 	var wg sync.WaitGroup
-	for _, name := range names {
+	for name, spec := range specs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			if err := c.Create(ctx, &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: name},
-				Spec: v1alpha1.VirtualClusterSpec{Datastore: v1alpha1.Datastore{Type: v1alpha1.DatastoreEmbedded}}}); err != nil {
+			if spec.Datastore.Type == "" {
+				spec.Datastore.Type = v1alpha1.DatastoreEmbedded
+			}
+			if err := c.Create(ctx, &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}); err != nil {
 				t.Errorf("create virtual cluster %s: %v", name, err)
 				return
 			}
@@ -172,12 +196,6 @@ func operatorTenants(ctx context.Context, t *testing.T, env *devhostEnv, names .
 	if t.Failed() {
 		t.FailNow()
 	}
-
-	tenants := map[string]kubernetes.Interface{}
-	for _, name := range names {
-		tenants[name] = tenantClient(ctx, t, env, c, name)
-	}
-	return c, tenants
 }
 
 // waitReady waits for phase Ready, returning the last status seen on timeout.
@@ -211,9 +229,9 @@ func timeline(ctx context.Context, c client.Client, name string) string {
 	return strings.Join(parts, ", ")
 }
 
-// tenantClient connects with the kubeconfig the control plane published. The machine
-// reaches pod addresses but not Service addresses, so it dials the control-plane pod and
-// verifies the certificate for the Service name that the kubeconfig names.
+// tenantClient checks the kubeconfig the control plane published, then connects as a user
+// outside the host cluster does, through kplex connect (a port-forward by the kubelet): the
+// host's network policy admits nobody else to the control plane's pod.
 func tenantClient(ctx context.Context, t *testing.T, env *devhostEnv, c client.Client, name string) kubernetes.Interface {
 	t.Helper()
 	vc := &v1alpha1.VirtualCluster{}
@@ -228,25 +246,24 @@ func tenantClient(ctx context.Context, t *testing.T, env *devhostEnv, c client.C
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, s); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(s.Data[v1alpha1.KubeconfigSecretKey])
+	published, err := clientcmd.RESTConfigFromKubeConfig(s.Data[v1alpha1.KubeconfigSecretKey])
 	if err != nil {
 		t.Fatalf("published kubeconfig of %s: %v", name, err)
 	}
-	if cfg.Host != vc.Status.Endpoint {
-		t.Errorf("kubeconfig server %s, status endpoint %s", cfg.Host, vc.Status.Endpoint)
+	if published.Host != vc.Status.Endpoint {
+		t.Errorf("kubeconfig server %s, status endpoint %s", published.Host, vc.Status.Endpoint)
 	}
-	pod := &corev1.Pod{}
-	if err := c.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: operator.ControlPlaneName + "-0"}, pod); err != nil {
-		t.Fatal(err)
+	cfg, stop, err := testenv.KplexConnect(ctx, testenv.Binary(t, "kplex"), name, "--kubeconfig", filepath.Join(env.dataDir, "kubeconfig"))
+	if err != nil {
+		t.Fatalf("kplex connect %s: %v", name, err)
 	}
-	cfg.TLSClientConfig.ServerName = strings.TrimSuffix(strings.TrimPrefix(cfg.Host, "https://"), ":443")
-	cfg.Host = "https://" + pod.Status.PodIP + ":6443"
+	t.Cleanup(stop)
 	cs, err := kubernetes.NewForConfig(rest.CopyConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cs.Discovery().ServerVersion(); err != nil {
-		t.Fatalf("tenant %s's API through its published kubeconfig: %v", name, err)
+		t.Fatalf("tenant %s's API through kplex connect: %v", name, err)
 	}
 	return cs
 }

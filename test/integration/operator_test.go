@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -171,7 +172,7 @@ func (e *operatorEnv) waitCondition(ctx context.Context, name, condType string, 
 }
 
 // hostObjectCount is the length of hostObjectsOf's list: every host object of a tenant.
-const hostObjectCount = 8
+const hostObjectCount = 13
 
 // hostObjectsOf lists what exists on the host for the virtual cluster called name.
 func (e *operatorEnv) hostObjectsOf(ctx context.Context, name string) []string {
@@ -187,6 +188,11 @@ func (e *operatorEnv) hostObjectsOf(ctx context.Context, name string) []string {
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.ControlPlaneName}},
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.SyncerBinding}},
 		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.SleeperBinding}},
+		&corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.QuotaName}},
+		&corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.LimitRangeName}},
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.PolicyDefaultDeny}},
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.PolicyTenantPods}},
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.PolicyControlPlane}},
 	} {
 		err := e.c.Get(ctx, client.ObjectKeyFromObject(o), o)
 		switch {

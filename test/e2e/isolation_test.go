@@ -1,0 +1,231 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/internal/devhost/layout"
+	"github.com/kplex-dev/kplex/internal/operator"
+	"github.com/kplex-dev/kplex/internal/testenv"
+)
+
+// TestIsolation: two tenants made by the operator with default settings, a web server and a
+// client pod in each, real traffic with kube-router enforcing the host's policies. From a's
+// client, a's own web server answers (by pod IP and by Service) and a's DNS and API are
+// there; b's pod, b's Service, b's control plane, the host API server and the metadata
+// address are not. Each refusal has its control: the same target answers a pod of an
+// unconfined host namespace, or b's own client.
+func TestIsolation(t *testing.T) {
+	env := startDevhost(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	c := installOperator(ctx, t, env)
+	names := []string{"a", "b"}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpHost(context.Background(), t, env, names)
+		}
+	})
+	createReady(ctx, t, c, map[string]v1alpha1.VirtualClusterSpec{"a": {}, "b": {}})
+
+	type tenant struct {
+		client             string // host pod names
+		web, webIP, webSvc string
+		apiIP, dnsIP, cpIP string // kplex-apiserver and kplex-dns ClusterIPs, control-plane pod IP
+	}
+	tenants := map[string]*tenant{}
+	for _, name := range names {
+		cs := tenantClient(ctx, t, env, c, name)
+		waitFor(t, "default service account in tenant "+name, time.Minute, func(ctx context.Context) (bool, error) {
+			_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+			return err == nil, err
+		})
+		web := testenv.WebPod("web", "hello from "+name)
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "web"},
+			Ports:    []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		}}
+		for _, err := range []error{
+			create(ctx, cs, web), create(ctx, cs, tenantPod()),
+			func() error {
+				_, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
+				return err
+			}(),
+		} {
+			if err != nil {
+				t.Fatalf("tenant %s: %v", name, err)
+			}
+		}
+		tn := &tenant{}
+		hostNS := v1alpha1.HostNamespace(name)
+		tn.client = hostPodOf(ctx, t, env, name, "work").Name
+		wp := hostPodOf(ctx, t, env, name, "web")
+		tn.web, tn.webIP = wp.Name, wp.Status.PodIP
+		waitFor(t, "host copy of tenant "+name+"'s web Service", time.Minute, func(ctx context.Context) (bool, error) {
+			l, err := env.client.CoreV1().Services(hostNS).List(ctx, metav1.ListOptions{LabelSelector: "kplex.dev/managed-by=" + name})
+			if err != nil {
+				return false, err
+			}
+			for _, s := range l.Items {
+				if strings.HasPrefix(s.Name, "web-default-") && s.Spec.ClusterIP != "" {
+					tn.webSvc = s.Spec.ClusterIP
+					return true, nil
+				}
+			}
+			return false, fmt.Errorf("%d services", len(l.Items))
+		})
+		for _, s := range []struct {
+			name string
+			ip   *string
+		}{{operator.ServiceName, &tn.apiIP}, {operator.DNSServiceName, &tn.dnsIP}} {
+			got, err := env.client.CoreV1().Services(hostNS).Get(ctx, s.name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			*s.ip = got.Spec.ClusterIP
+		}
+		cp, err := env.client.CoreV1().Pods(hostNS).Get(ctx, operator.ControlPlaneName+"-0", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tn.cpIP = cp.Status.PodIP
+		tenants[name] = tn
+	}
+	a, b := tenants["a"], tenants["b"]
+	hostAPI, err := env.client.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A pod of a host namespace no policy confines: it reaches every target below, so each
+	// refusal to a's pod is the policy's doing, not a missing server.
+	const controlNS = "isolation-control"
+	if _, err := env.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controlNS}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	control := tenantPod()
+	control.Name = "control"
+	if _, err := env.client.CoreV1().Pods(controlNS).Create(ctx, control, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitRunning(t, env.client, controlNS, "control")
+
+	targets := []struct {
+		what string
+		addr string
+	}{
+		{"b's pod", hostPort(b.webIP, 8080)},
+		{"b's Service", hostPort(b.webSvc, 80)},
+		{"b's control plane pod", hostPort(b.cpIP, 6443)},
+		{"b's API Service", hostPort(b.apiIP, 443)},
+		{"the host API server", hostPort(layout.NodeIP, layout.APIPort)},
+		{"the host API Service", hostPort(hostAPI.Spec.ClusterIP, 443)},
+		{"the metadata address", hostPort(layout.MetadataIP, 80)},
+	}
+	t.Run("controls: every target answers an unconfined pod, and b's own client", func(t *testing.T) {
+		for _, tg := range targets {
+			waitFor(t, "control pod connects to "+tg.what+" "+tg.addr, time.Minute, func(ctx context.Context) (bool, error) {
+				return connects(ctx, env, controlNS, "control", tg.addr)
+			})
+		}
+		waitFor(t, "b's client connects to b's pod", time.Minute, func(ctx context.Context) (bool, error) {
+			return connects(ctx, env, v1alpha1.HostNamespace("b"), b.client, hostPort(b.webIP, 8080))
+		})
+	})
+
+	nsA := v1alpha1.HostNamespace("a")
+	t.Run("a's pod reaches its own pod, Service, DNS and API", func(t *testing.T) {
+		for _, own := range []struct{ what, addr string }{
+			{"a's pod", hostPort(a.webIP, 8080)}, {"a's Service", hostPort(a.webSvc, 80)}, {"a's API Service", hostPort(a.apiIP, 443)},
+		} {
+			waitFor(t, "a's client connects to "+own.what+" "+own.addr, time.Minute, func(ctx context.Context) (bool, error) {
+				return connects(ctx, env, nsA, a.client, own.addr)
+			})
+		}
+		out, err := env.execInPod(ctx, nsA, a.client, "wget", "-q", "-O-", "http://"+hostPort(a.webSvc, 80)+"/")
+		if err != nil || !strings.Contains(out, "hello from a") {
+			t.Errorf("a's web through its Service: %q %v", out, err)
+		}
+		out, err = env.execInPod(ctx, nsA, a.client, "nslookup", "web.default.svc.cluster.local")
+		if err != nil || !strings.Contains(out, a.webSvc) {
+			t.Errorf("a's DNS: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("a's pod reaches nothing of b's, nor the host", func(t *testing.T) {
+		for _, tg := range targets {
+			ok, err := connects(ctx, env, nsA, a.client, tg.addr)
+			if ok {
+				t.Errorf("a's pod connected to %s at %s", tg.what, tg.addr)
+			} else {
+				t.Logf("a's pod -> %s %s: refused (%v)", tg.what, tg.addr, err)
+			}
+		}
+		// b's DNS server answers b's names only to b's pods.
+		out, err := env.execInPod(ctx, nsA, a.client, "timeout", "8", "nslookup", "web.default.svc.cluster.local", b.dnsIP)
+		if err == nil && strings.Contains(out, b.webSvc) {
+			t.Errorf("a's pod resolved b's name through b's DNS at %s:\n%s", b.dnsIP, out)
+		}
+	})
+}
+
+func create(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod) error {
+	_, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
+	return err
+}
+
+func hostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
+
+// connects reports whether a TCP connection from the pod to addr is established within 3
+// seconds (busybox nc runs `true` once connected and fails otherwise).
+func connects(ctx context.Context, env *devhostEnv, ns, pod, addr string) (bool, error) {
+	host, port, _ := net.SplitHostPort(addr)
+	out, err := env.execInPod(ctx, ns, pod, "nc", "-w", "3", host, port, "-e", "true")
+	if err != nil {
+		return false, fmt.Errorf("%v: %s", err, strings.TrimSpace(out))
+	}
+	return true, nil
+}
+
+// hostPodOf waits for the host copy of the tenant's pod in namespace default to run.
+func hostPodOf(ctx context.Context, t *testing.T, env *devhostEnv, tenant, name string) *corev1.Pod {
+	t.Helper()
+	ns := v1alpha1.HostNamespace(tenant)
+	var pod *corev1.Pod
+	waitFor(t, "host copy of "+tenant+"'s pod "+name+" running", 3*time.Minute, func(ctx context.Context) (bool, error) {
+		l, err := env.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "kplex.dev/managed-by=" + tenant})
+		if err != nil {
+			return false, err
+		}
+		for i := range l.Items {
+			if p := &l.Items[i]; strings.HasPrefix(p.Name, name+"-default-") {
+				pod = p
+				return p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "", fmt.Errorf("phase %s", p.Status.Phase)
+			}
+		}
+		return false, fmt.Errorf("%d pods, none for %s", len(l.Items), name)
+	})
+	return pod
+}
+
+func waitRunning(t *testing.T, cs kubernetes.Interface, ns, name string) {
+	t.Helper()
+	waitFor(t, "pod "+ns+"/"+name+" running", 3*time.Minute, func(ctx context.Context) (bool, error) {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return p.Status.Phase == corev1.PodRunning, fmt.Errorf("phase %s", p.Status.Phase)
+	})
+}

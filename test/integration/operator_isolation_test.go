@@ -1,0 +1,198 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/internal/operator"
+	"github.com/kplex-dev/kplex/internal/translate"
+)
+
+// TestOperatorIsolation: the operator puts the quota, the default requests and the network
+// policies of the spec in a tenant's namespace before anything runs there; they take effect
+// (a pod without requests gets the defaults, a pod beyond the quota is refused); spec changes
+// roll out; what a host admin's mistake removes comes back; and the tenant's own host
+// identity (its syncer's) can touch none of them.
+func TestOperatorIsolation(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	e := newOperatorEnv(ctx, t)
+	e.create(ctx, "iso", v1alpha1.VirtualClusterSpec{})
+	vc := e.waitCondition(ctx, "iso", v1alpha1.ConditionIsolation, metav1.ConditionTrue, v1alpha1.ReasonIsolated, v1alpha1.PhaseProvisioning)
+	// This host runs without the endpoint reconciler: no EndpointSlice default/kubernetes.
+	if msg := meta.FindStatusCondition(vc.Status.Conditions, v1alpha1.ConditionIsolation).Message; !strings.Contains(msg, "endpoints are unknown") {
+		t.Errorf("IsolationReady message %q does not say that the host API's endpoints are unknown", msg)
+	}
+	const ns = "kplex-iso"
+	for _, name := range []string{operator.PolicyDefaultDeny, operator.PolicyTenantPods, operator.PolicyControlPlane} {
+		p := &networkingv1.NetworkPolicy{}
+		if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, p); err != nil {
+			t.Fatalf("network policy %s: %v", name, err)
+		}
+	}
+	rq := e.waitQuota(ctx, ns, "the quota computed", func(rq *corev1.ResourceQuota) bool { return rq.Status.Hard != nil })
+	if got := rq.Spec.Hard[corev1.ResourceRequestsCPU]; got.Cmp(resource.MustParse("4100m")) != 0 {
+		t.Errorf("requests.cpu %s, want 4 for the tenant and 100m for the control plane", got.String())
+	}
+
+	t.Run("a pod without requests gets the defaults; beyond the quota it is refused", func(t *testing.T) {
+		p := testPod(ns, "no-requests")
+		got, err := e.host.Client().CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("a pod without requests: %v", err)
+		}
+		if r := got.Spec.Containers[0].Resources.Requests; r.Cpu().String() != "100m" || r.Memory().String() != "128Mi" {
+			t.Errorf("requests %v, want the LimitRange's 100m and 128Mi", r)
+		}
+		big := testPod(ns, "big")
+		big.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("5")}
+		_, err = e.host.Client().CoreV1().Pods(ns).Create(ctx, big, metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota") {
+			t.Errorf("a pod requesting 5 CPUs: %v, want refused by the quota", err)
+		}
+	})
+
+	t.Run("spec changes roll out", func(t *testing.T) {
+		vc := e.get(ctx, "iso")
+		vc.Spec.Isolation.Quota.CPU = ptr.To(resource.MustParse("2"))
+		vc.Spec.Isolation.AllowNodePorts = true
+		vc.Spec.Expose.Type = v1alpha1.ExposeNodePort
+		if err := e.c.Update(ctx, vc); err != nil {
+			t.Fatal(err)
+		}
+		e.waitQuota(ctx, ns, "quota follows the spec", func(rq *corev1.ResourceQuota) bool {
+			cpu, ports := rq.Spec.Hard[corev1.ResourceRequestsCPU], rq.Spec.Hard[corev1.ResourceServicesNodePorts]
+			return cpu.Cmp(resource.MustParse("2100m")) == 0 && ports.Value() == 3
+		})
+		e.waitFor(ctx, "the control plane's policy admits its exposed API from anywhere, kplexd allows node ports", 30*time.Second, func(ctx context.Context) (bool, string) {
+			p := &networkingv1.NetworkPolicy{}
+			if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: operator.PolicyControlPlane}, p); err != nil {
+				return false, err.Error()
+			}
+			sts := &appsv1.StatefulSet{}
+			if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: operator.ControlPlaneName}, sts); err != nil {
+				return false, err.Error()
+			}
+			open := slices.ContainsFunc(p.Spec.Ingress, func(r networkingv1.NetworkPolicyIngressRule) bool { return len(r.From) == 0 })
+			args := sts.Spec.Template.Spec.Containers[0].Args
+			return open && slices.Contains(args, "--allow-node-ports"), fmt.Sprintf("ingress %+v, args %v", p.Spec.Ingress, args)
+		})
+	})
+
+	t.Run("objects removed or changed by mistake come back", func(t *testing.T) {
+		if err := e.c.Delete(ctx, &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.PolicyTenantPods}}); err != nil {
+			t.Fatal(err)
+		}
+		// The quota controller updates its status all the time: a patch, not an update.
+		rq := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.QuotaName}}
+		if err := e.c.Patch(ctx, rq, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"hard":{"pods":"1000"}}}`))); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(ctx, "policy and quota restored", 30*time.Second, func(ctx context.Context) (bool, string) {
+			err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: operator.PolicyTenantPods}, &networkingv1.NetworkPolicy{})
+			if err != nil {
+				return false, err.Error()
+			}
+			if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: operator.QuotaName}, rq); err != nil {
+				return false, err.Error()
+			}
+			pods := rq.Spec.Hard[corev1.ResourcePods]
+			return pods.Value() == 51, "pods " + pods.String()
+		})
+	})
+
+	t.Run("the tenant's host identity cannot touch them", func(t *testing.T) {
+		syncer := e.serviceAccountClient(ctx, ns, operator.ControlPlaneName)
+		pols := syncer.NetworkingV1().NetworkPolicies(ns)
+		p, err := pols.Get(ctx, operator.PolicyTenantPods, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("the syncer reads network policies in its namespace: %v", err)
+		}
+		p.Spec.Ingress = append(p.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{}) // from anywhere
+		_, err = pols.Update(ctx, p, metav1.UpdateOptions{})
+		wantForbidden(t, "update the operator's policy", err)
+		p.Labels[translate.LabelManagedBy] = "iso" // pass for one of its copies
+		_, err = pols.Update(ctx, p, metav1.UpdateOptions{})
+		wantForbidden(t, "relabel the operator's policy as the syncer's", err)
+		wantForbidden(t, "delete the operator's policy", pols.Delete(ctx, operator.PolicyDefaultDeny, metav1.DeleteOptions{}))
+		allowAll := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "allow-all"},
+			Spec: networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{}}}}
+		_, err = pols.Create(ctx, allowAll, metav1.CreateOptions{})
+		wantForbidden(t, "create an unlabelled policy", err)
+		svcs := syncer.CoreV1().Services(ns)
+		wantForbidden(t, "delete the operator's API Service", svcs.Delete(ctx, operator.ServiceName, metav1.DeleteOptions{}))
+		rq, err := syncer.CoreV1().ResourceQuotas(ns).Get(ctx, operator.QuotaName, metav1.GetOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("the syncer reads the quota: %v %v, want forbidden (no rights on quotas)", rq, err)
+		}
+		wantForbidden(t, "delete the limit range", syncer.CoreV1().LimitRanges(ns).Delete(ctx, operator.LimitRangeName, metav1.DeleteOptions{}))
+
+		// Its own copies, labelled as the syncer labels them, it still writes.
+		own := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "web-default-0123456789",
+			Labels: map[string]string{translate.LabelManagedBy: "iso", translate.LabelTenant: "iso"}}}
+		if _, err := pols.Create(ctx, own, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("the syncer creates its own copy: %v", err)
+		}
+		if err := pols.Delete(ctx, own.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatalf("the syncer deletes its own copy: %v", err)
+		}
+		for _, name := range []string{operator.PolicyDefaultDeny, operator.PolicyTenantPods} {
+			p := &networkingv1.NetworkPolicy{}
+			if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, p); err != nil || len(p.Spec.Ingress) > 1 {
+				t.Errorf("policy %s after the attempts: %v %+v", name, err, p.Spec.Ingress)
+			}
+		}
+	})
+}
+
+func wantForbidden(t *testing.T, what string, err error) {
+	t.Helper()
+	if !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err) {
+		t.Errorf("%s: %v, want forbidden", what, err)
+	}
+}
+
+// waitQuota waits until the tenant's quota satisfies cond.
+func (e *operatorEnv) waitQuota(ctx context.Context, ns, what string, cond func(*corev1.ResourceQuota) bool) *corev1.ResourceQuota {
+	e.t.Helper()
+	rq := &corev1.ResourceQuota{}
+	e.waitFor(ctx, what, 30*time.Second, func(ctx context.Context) (bool, string) {
+		if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: operator.QuotaName}, rq); err != nil {
+			return false, err.Error()
+		}
+		return cond(rq), fmt.Sprintf("spec %v status %v", rq.Spec.Hard, rq.Status)
+	})
+	return rq
+}
+
+// serviceAccountClient acts as a ServiceAccount of the host, with a token of its own.
+func (e *operatorEnv) serviceAccountClient(ctx context.Context, ns, name string) kubernetes.Interface {
+	e.t.Helper()
+	tok, err := e.host.Client().CoreV1().ServiceAccounts(ns).CreateToken(ctx, name,
+		&authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	if err != nil {
+		e.t.Fatalf("token of service account %s/%s: %v", ns, name, err)
+	}
+	cfg := rest.AnonymousClientConfig(e.host.RESTConfig())
+	cfg.BearerToken = tok.Status.Token
+	return kubernetes.NewForConfigOrDie(cfg)
+}
