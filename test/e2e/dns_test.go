@@ -76,6 +76,12 @@ func TestE2EDNS(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The host's NetworkPolicies admit a new pod's traffic once the enforcer has seen it.
+	waitFor(t, "tenant a's pod reaches its DNS server", time.Minute, func(ctx context.Context) (bool, error) {
+		_, err := lookup(inA, "kubernetes.default.svc.cluster.local")
+		return err == nil, err
+	})
+
 	t.Run("tenant a resolves its own names", func(t *testing.T) {
 		// A short name goes through the pod's search list: busybox asks each domain and
 		// reports the others' NXDOMAIN too, so only the addresses count.

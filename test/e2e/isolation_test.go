@@ -11,8 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
 	"github.com/kplex-dev/kplex/internal/devhost/layout"
@@ -30,70 +28,37 @@ func TestIsolation(t *testing.T) {
 	env := startDevhost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	c := installOperator(ctx, t, env)
-	names := []string{"a", "b"}
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpHost(context.Background(), t, env, names)
-		}
-	})
-	createReady(ctx, t, c, map[string]v1alpha1.VirtualClusterSpec{"a": {}, "b": {}})
+	_, clients := operatorTenants(ctx, t, env, "a", "b")
 
 	type tenant struct {
-		client             string // host pod names
-		web, webIP, webSvc string
+		client             string // host name of the client pod
+		webIP, webSvc      string
 		apiIP, dnsIP, cpIP string // kplex-apiserver and kplex-dns ClusterIPs, control-plane pod IP
 	}
+	const ns = "net"
 	tenants := map[string]*tenant{}
-	for _, name := range names {
-		cs := tenantClient(ctx, t, env, c, name)
-		waitFor(t, "default service account in tenant "+name, time.Minute, func(ctx context.Context) (bool, error) {
-			_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
-			return err == nil, err
-		})
-		web := testenv.WebPod("web", "hello from "+name)
-		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": "web"},
-			Ports:    []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}},
-		}}
-		for _, err := range []error{
-			create(ctx, cs, web), create(ctx, cs, tenantPod()),
-			func() error {
-				_, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{})
-				return err
-			}(),
-		} {
-			if err != nil {
-				t.Fatalf("tenant %s: %v", name, err)
-			}
-		}
-		tn := &tenant{}
+	for name, cs := range clients {
+		tenantNamespace(t, name, cs, ns)
+		mustPod(ctx, t, cs, ns, testenv.WebPod("web", "hello from "+name))
+		mustPod(ctx, t, cs, ns, sleeper("client", nil))
+		mustService(ctx, t, cs, ns, "web", map[string]string{"app": "web"}, "")
+	}
+	for name, cs := range clients {
+		tn := &tenant{client: hostPod(t, name, ns, "client")[1], webIP: waitVirtualRunning(t, cs, ns, "web").Status.PodIP}
+		waitVirtualRunning(t, cs, ns, "client")
 		hostNS := v1alpha1.HostNamespace(name)
-		tn.client = hostPodOf(ctx, t, env, name, "work").Name
-		wp := hostPodOf(ctx, t, env, name, "web")
-		tn.web, tn.webIP = wp.Name, wp.Status.PodIP
-		waitFor(t, "host copy of tenant "+name+"'s web Service", time.Minute, func(ctx context.Context) (bool, error) {
-			l, err := env.client.CoreV1().Services(hostNS).List(ctx, metav1.ListOptions{LabelSelector: "kplex.dev/managed-by=" + name})
-			if err != nil {
-				return false, err
-			}
-			for _, s := range l.Items {
-				if strings.HasPrefix(s.Name, "web-default-") && s.Spec.ClusterIP != "" {
-					tn.webSvc = s.Spec.ClusterIP
-					return true, nil
-				}
-			}
-			return false, fmt.Errorf("%d services", len(l.Items))
-		})
 		for _, s := range []struct {
 			name string
 			ip   *string
-		}{{operator.ServiceName, &tn.apiIP}, {operator.DNSServiceName, &tn.dnsIP}} {
-			got, err := env.client.CoreV1().Services(hostNS).Get(ctx, s.name, metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			*s.ip = got.Spec.ClusterIP
+		}{{hostPod(t, name, ns, "web")[1], &tn.webSvc}, {operator.ServiceName, &tn.apiIP}, {operator.DNSServiceName, &tn.dnsIP}} {
+			waitFor(t, "host service "+hostNS+"/"+s.name, time.Minute, func(ctx context.Context) (bool, error) {
+				got, err := env.client.CoreV1().Services(hostNS).Get(ctx, s.name, metav1.GetOptions{})
+				if err != nil {
+					return false, err
+				}
+				*s.ip = got.Spec.ClusterIP
+				return true, nil
+			})
 		}
 		cp, err := env.client.CoreV1().Pods(hostNS).Get(ctx, operator.ControlPlaneName+"-0", metav1.GetOptions{})
 		if err != nil {
@@ -158,7 +123,7 @@ func TestIsolation(t *testing.T) {
 		if err != nil || !strings.Contains(out, "hello from a") {
 			t.Errorf("a's web through its Service: %q %v", out, err)
 		}
-		out, err = env.execInPod(ctx, nsA, a.client, "nslookup", "web.default.svc.cluster.local")
+		out, err = env.execInPod(ctx, nsA, a.client, "nslookup", "web."+ns+".svc.cluster.local")
 		if err != nil || !strings.Contains(out, a.webSvc) {
 			t.Errorf("a's DNS: %v\n%s", err, out)
 		}
@@ -174,16 +139,11 @@ func TestIsolation(t *testing.T) {
 			}
 		}
 		// b's DNS server answers b's names only to b's pods.
-		out, err := env.execInPod(ctx, nsA, a.client, "timeout", "8", "nslookup", "web.default.svc.cluster.local", b.dnsIP)
+		out, err := env.execInPod(ctx, nsA, a.client, "timeout", "8", "nslookup", "web."+ns+".svc.cluster.local", b.dnsIP)
 		if err == nil && strings.Contains(out, b.webSvc) {
 			t.Errorf("a's pod resolved b's name through b's DNS at %s:\n%s", b.dnsIP, out)
 		}
 	})
-}
-
-func create(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod) error {
-	_, err := cs.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
-	return err
 }
 
 func hostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
@@ -197,28 +157,4 @@ func connects(ctx context.Context, env *devhostEnv, ns, pod, addr string) (bool,
 		return false, fmt.Errorf("%v: %s", err, strings.TrimSpace(out))
 	}
 	return true, nil
-}
-
-// hostPodOf waits for the host copy of the tenant's pod in namespace default to run.
-func hostPodOf(ctx context.Context, t *testing.T, env *devhostEnv, tenant, name string) *corev1.Pod {
-	t.Helper()
-	ns := v1alpha1.HostNamespace(tenant)
-	var pod *corev1.Pod
-	waitFor(t, "host copy of "+tenant+"'s pod "+name+" running", 3*time.Minute, func(ctx context.Context) (bool, error) {
-		l, err := env.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "kplex.dev/managed-by=" + tenant})
-		if err != nil {
-			return false, err
-		}
-		for i := range l.Items {
-			if p := &l.Items[i]; strings.HasPrefix(p.Name, name+"-default-") {
-				pod = p
-				if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" {
-					return false, fmt.Errorf("phase %s", p.Status.Phase)
-				}
-				return true, nil
-			}
-		}
-		return false, fmt.Errorf("%d pods, none for %s", len(l.Items), name)
-	})
-	return pod
 }

@@ -74,10 +74,14 @@ func TestE2EOperator(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := env.execInPod(ctx, hostNS, hostPods.Items[0].Name, "nslookup", "kubernetes.default.svc.cluster.local")
-			if err != nil || !strings.Contains(out, apiSvc.Spec.ClusterIP) {
-				t.Errorf("tenant %s: nslookup kubernetes.default: %v\n%s\nwant %s", name, err, out, apiSvc.Spec.ClusterIP)
-			}
+			// The host's NetworkPolicies admit a new pod's traffic once the enforcer has seen it.
+			waitFor(t, "tenant "+name+": nslookup kubernetes.default", time.Minute, func(ctx context.Context) (bool, error) {
+				out, err := env.execInPod(ctx, hostNS, hostPods.Items[0].Name, "nslookup", "kubernetes.default.svc.cluster.local")
+				if err != nil || !strings.Contains(out, apiSvc.Spec.ClusterIP) {
+					return false, fmt.Errorf("%v\n%s\nwant %s", err, out, apiSvc.Spec.ClusterIP)
+				}
+				return true, nil
+			})
 			other := "b"
 			if name == "b" {
 				other = "a"
