@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,6 +106,44 @@ func TestE2EAudit(t *testing.T) {
 		t.Errorf("kplex audit b: %v", err)
 	}
 	auditLeftovers(ctx, t, env.client, tenants["b"], "b")
+
+	// Ctrl-C once the audit is under way: it stops, says so, and still cleans up.
+	cmd := exec.CommandContext(ctx, bin, "--kubeconfig", kubeconfig, "audit", "a")
+	var progress syncBuffer
+	cmd.Stdout, cmd.Stderr = &progress, &progress
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "kplex audit a under way", 2*time.Minute, func(context.Context) (bool, error) {
+		return strings.Contains(progress.String(), "network: waiting for the control pod"), nil
+	})
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	t.Logf("kplex audit a, interrupted: %v\n%s", err, progress.String())
+	if err == nil || !strings.Contains(progress.String(), "interrupted") || !strings.Contains(progress.String(), "cleanup: done") {
+		t.Errorf("an interrupted audit exits non-zero after its cleanup")
+	}
+	auditLeftovers(ctx, t, env.client, tenants["a"], "a")
+}
+
+// syncBuffer is a bytes.Buffer that a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // runAudit runs kplex with stdout and stderr apart.

@@ -110,7 +110,7 @@ func Run(ctx context.Context, h *host.Host, s output.Streams, name string, o Opt
 		results = append(results, g.run(ctx, e)...)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("audit of %s interrupted (%v) after %d checks: cleaning up", name, err, len(results))
+		return fmt.Errorf("audit of %s interrupted (%v) after %d checks; what it made in the virtual cluster is deleted (see the cleanup lines above)", name, err, len(results))
 	}
 	r := newReport(name, e.level, results)
 	if err := write(s.Out, o.Format, r); err != nil {
