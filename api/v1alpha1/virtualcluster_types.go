@@ -416,6 +416,10 @@ const (
 // status.kubeconfigSecret.
 const KubeconfigSecretKey = "kubeconfig"
 
+// GatewayKubeconfigSecretKey is the key, in the same Secret, of the admin kubeconfig that
+// reaches the API server through the gateway (which wakes a sleeping cluster).
+const GatewayKubeconfigSecretKey = "gateway.kubeconfig"
+
 // VirtualClusterStatus is what the operator observed.
 type VirtualClusterStatus struct {
 	// Phase summarises the conditions.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kplex-dev/kplex/internal/activity"
 	"net"
 	"strconv"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kplex-dev/kplex/internal/activity"
 	"github.com/kplex-dev/kplex/internal/admission"
 	"github.com/kplex-dev/kplex/internal/controlplane/apiserver"
 	"github.com/kplex-dev/kplex/internal/controlplane/controllermanager"

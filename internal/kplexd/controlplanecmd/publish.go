@@ -17,6 +17,8 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kplex-dev/kplex/api/v1alpha1"
 )
 
 // PublishConfig publishes the tenant's admin kubeconfig into a Secret of the host
@@ -34,10 +36,10 @@ type PublishConfig struct {
 	GatewayServerName string
 }
 
-// Keys of the kubeconfigs in the published Secret.
+// Keys of the kubeconfigs in the published Secret (the API names them for its readers).
 const (
-	KubeconfigKey        = "kubeconfig"
-	GatewayKubeconfigKey = "gateway.kubeconfig"
+	KubeconfigKey        = v1alpha1.KubeconfigSecretKey
+	GatewayKubeconfigKey = v1alpha1.GatewayKubeconfigSecretKey
 )
 
 // gatewayFlags ask for the gateway kubeconfig.
