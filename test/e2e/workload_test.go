@@ -80,15 +80,14 @@ func TestE2EWorkload(t *testing.T) {
 		t.Errorf("host copies of the service: %d, want 1 with ClusterIP %s (the virtual one)", len(hostSvc.Items), svc.Spec.ClusterIP)
 	}
 
-	// busybox nc, not wget: the testbox's static wget cannot resolve or fetch reliably.
 	client := hostPod(t, "w", ns, "client")
+	url := "http://" + svc.Spec.ClusterIP + "/"
 	waitFor(t, "client reaches the service at its ClusterIP "+svc.Spec.ClusterIP, time.Minute, func(ctx context.Context) (bool, error) {
-		out, err := env.execInPod(ctx, client[0], client[1], "sh", "-c",
-			`printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 `+svc.Spec.ClusterIP+` 80`)
+		out, err := env.execInPod(ctx, client[0], client[1], "timeout", "3", "wget", "-q", "-O-", url)
 		if err != nil {
 			return false, err
 		}
-		return strings.HasSuffix(out, "\r\n\r\n"+page.Data["index.html"]), fmt.Errorf("got %q", out)
+		return out == page.Data["index.html"], fmt.Errorf("got %q", out)
 	})
 
 	if err := cs.AppsV1().Deployments(ns).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
