@@ -1,6 +1,7 @@
 // Command virtualclusters measures virtual clusters on the devhost through the kplex CLI,
-// as a user makes them: `kplex create --wait` to Ready one at a time (median of 5), then
-// 10 created at once (total time, and the resident memory of each control plane). It
+// as a user makes them: `kplex create --wait` to Ready one at a time (median of 5), sleep
+// and wake through the gateway (median of 5, and what a sleeping tenant holds), then 10
+// created at once (total time, and the resident memory of each control plane). It
 // writes its section of BENCHMARKS.md. Root; brings the devhost up and down unless it
 // already runs.
 package main
@@ -120,6 +121,17 @@ func run(ctx context.Context, bin, out string, nSeq, nPar int, timeout time.Dura
 		}
 	}
 
+	if err := create("bench-sleep"); err != nil {
+		return err
+	}
+	sl, err := sleepCycles(ctx, b, "bench-sleep", nSeq)
+	if err != nil {
+		return err
+	}
+	if err := del("bench-sleep"); err != nil {
+		return err
+	}
+
 	par := names("bench-par-", nPar)
 	start := time.Now()
 	took, errs := each(par, create)
@@ -141,12 +153,24 @@ func run(ctx context.Context, bin, out string, nSeq, nPar int, timeout time.Dura
 	if _, errs := each(par, del); errors.Join(errs...) != nil {
 		return errors.Join(errs...)
 	}
-	return write(out, seq, ready, nPar, timeout, total, rss)
+	return write(out, seq, ready, nPar, timeout, total, rss, sl)
 }
 
 // controlPlaneRSS is the resident memory of each `kplexd controlplane`
 // process on this machine (the devhost's containers are its processes).
-func controlPlaneRSS() ([]int64, error) {
+func controlPlaneRSS() ([]int64, error) { return processesRSS("kplexd", "controlplane") }
+
+// processRSS is the resident memory of the one devhost process `binary sub`.
+func processRSS(binary, sub string) (int64, error) {
+	rss, err := processesRSS(binary, sub)
+	if err != nil {
+		return 0, err
+	}
+	return rss[0], nil
+}
+
+// processesRSS is the resident memory of each devhost process `binary sub`.
+func processesRSS(binary, sub string) ([]int64, error) {
 	procs, err := filepath.Glob("/proc/[0-9]*")
 	if err != nil {
 		return nil, err
@@ -158,7 +182,7 @@ func controlPlaneRSS() ([]int64, error) {
 			continue
 		}
 		args := strings.Split(string(cmdline), "\x00")
-		if len(args) < 2 || filepath.Base(args[0]) != "kplexd" || args[1] != "controlplane" {
+		if len(args) < 2 || filepath.Base(args[0]) != binary || args[1] != sub {
 			continue
 		}
 		// Only the devhost's pods (kubelet cgroupRoot /kplex-devhost), not a
@@ -178,7 +202,7 @@ func controlPlaneRSS() ([]int64, error) {
 		}
 	}
 	if len(rss) == 0 {
-		return nil, fmt.Errorf("no kplexd controlplane process found")
+		return nil, fmt.Errorf("no %s %s process found in the devhost", binary, sub)
 	}
 	return rss, nil
 }
@@ -188,7 +212,7 @@ const (
 	endMarker   = "<!-- bench:virtualclusters:end -->"
 )
 
-func write(path string, seq, ready []time.Duration, nPar int, timeout, total time.Duration, rss []int64) error {
+func write(path string, seq, ready []time.Duration, nPar int, timeout, total time.Duration, rss []int64, sl sleepResult) error {
 	sec := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 	mib := func(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 	list := func(ds []time.Duration) string {
@@ -223,6 +247,13 @@ func write(path string, seq, ready []time.Duration, nPar int, timeout, total tim
 	}
 	fmt.Fprintf(&b, "| RSS of one control plane (`kplexd controlplane`: kine, kube-apiserver, kube-controller-manager, syncer), %d running, 30 s after the wait: median / max | %s / %s |\n", len(rss), mib(rss[len(rss)/2]), mib(rss[len(rss)-1]))
 	fmt.Fprintf(&b, "| RSS of all %d control planes | %s |\n", len(rss), mib(sum))
+	fmt.Fprintf(&b, "\nSleep and wake (one tenant, %d cycles of `kplex sleep --wait`, then one request through the gateway with its published gateway kubeconfig):\n\n", len(sl.wake))
+	fmt.Fprintf(&b, "| metric | value |\n|---|---|\n")
+	fmt.Fprintf(&b, "| request to a sleeping tenant through the gateway until its answer, median of %d (%s s) | %s |\n", len(sl.wake), list(sl.wake), sec(median(sl.wake)))
+	fmt.Fprintf(&b, "| the same request to the awake tenant, median | %.0f ms |\n", float64(median(sl.awake).Microseconds())/1000)
+	fmt.Fprintf(&b, "| wake through the gateway / `kplex create --wait` (same run) | %.2f |\n", median(sl.wake).Seconds()/median(seq).Seconds())
+	fmt.Fprintf(&b, "| a sleeping tenant on the host: pods, CPU and memory requested | %d, %s, %s |\n", sl.asleepPods, sl.asleepCPU, sl.asleepMem)
+	fmt.Fprintf(&b, "| RSS of `kplexd operator` (gateway included) before / after the %d cycles | %s / %s |\n", len(sl.wake), mib(sl.gatewayBefore), mib(sl.gatewayAfter))
 	fmt.Fprintf(&b, "\n%s\n", endMarker)
 	old, _ := os.ReadFile(path)
 	s := string(old)
