@@ -8,7 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kplex-dev/kplex/internal/syncer"
-	"github.com/kplex-dev/kplex/internal/testenv"
 )
 
 // TestActivityLease: kplexd reports the tenant's last API activity into a host Lease, and
@@ -20,15 +19,8 @@ func TestActivityLease(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	host := testenv.NewControlPlane(t, "--profile", "host")
-	host.Start(ctx)
+	host, virtual := kplexdWithSyncer(ctx, t, "kplex-act", "--activity-report-interval", "1s")
 	hostAdmin := host.Client()
-	hostKubeconfig := kubeconfigFile(t, grantSyncer(ctx, t, host, "kplex-act", "test"))
-	waitServiceAccount(ctx, t, hostAdmin, "kplex-act")
-
-	virtual := testenv.NewControlPlane(t, "--service-cidr", virtualServiceCIDR,
-		"--host-kubeconfig", hostKubeconfig, "--host-namespace", "kplex-act", "--activity-report-interval", "1s")
-	virtual.Start(ctx)
 	renewed := func() time.Time {
 		l, err := hostAdmin.CoordinationV1().Leases("kplex-act").Get(ctx, syncer.ActivityLease, metav1.GetOptions{})
 		if err != nil || l.Spec.RenewTime == nil {

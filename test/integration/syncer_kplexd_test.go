@@ -20,16 +20,8 @@ func TestKplexdRunsSyncer(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	host := testenv.NewControlPlane(t, "--profile", "host")
-	host.Start(ctx)
-	hostAdmin := host.Client()
-	hostKubeconfig := kubeconfigFile(t, grantSyncer(ctx, t, host, "kplex-test", "test"))
-	waitServiceAccount(ctx, t, hostAdmin, "kplex-test")
-
-	virtual := testenv.NewControlPlane(t, "--service-cidr", virtualServiceCIDR,
-		"--host-kubeconfig", hostKubeconfig, "--host-namespace", "kplex-test", "--tenant-api-host", "10.0.0.10:443")
-	virtual.Start(ctx)
-	vAdmin := virtual.Client()
+	host, virtual := kplexdWithSyncer(ctx, t, "kplex-test", "--tenant-api-host", "10.0.0.10:443")
+	hostAdmin, vAdmin := host.Client(), virtual.Client()
 	mustNamespace(ctx, t, vAdmin, "app")
 	waitServiceAccount(ctx, t, vAdmin, "app")
 	if _, err := vAdmin.CoreV1().Pods("app").Create(ctx, testPod("app", "hello"), metav1.CreateOptions{}); err != nil {
@@ -52,4 +44,18 @@ func TestKplexdRunsSyncer(t *testing.T) {
 	if _, err := virtual.Terminate(20 * time.Second); err != nil {
 		t.Errorf("%v\n%s", err, virtual.LogTail())
 	}
+}
+
+// kplexdWithSyncer starts a host control plane, and a virtual one (kplexd with extra args)
+// whose syncer copies into hostNS with exactly the syncer's host rights.
+func kplexdWithSyncer(ctx context.Context, t *testing.T, hostNS string, args ...string) (host, virtual *testenv.ControlPlane) {
+	t.Helper()
+	host = testenv.NewControlPlane(t, "--profile", "host")
+	host.Start(ctx)
+	hostKubeconfig := kubeconfigFile(t, grantSyncer(ctx, t, host, hostNS, "test"))
+	waitServiceAccount(ctx, t, host.Client(), hostNS)
+	virtual = testenv.NewControlPlane(t, append([]string{"--service-cidr", virtualServiceCIDR,
+		"--host-kubeconfig", hostKubeconfig, "--host-namespace", hostNS}, args...)...)
+	virtual.Start(ctx)
+	return host, virtual
 }
