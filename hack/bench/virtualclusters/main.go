@@ -250,6 +250,7 @@ func write(path string, seq, ready []time.Duration, nPar int, timeout, total tim
 	fmt.Fprintf(&b, "\nSleep and wake (one tenant, %d cycles of `kplex sleep --wait`, then one request through the gateway with its published gateway kubeconfig):\n\n", len(sl.wake))
 	fmt.Fprintf(&b, "| metric | value |\n|---|---|\n")
 	fmt.Fprintf(&b, "| request to a sleeping tenant through the gateway until its answer, median of %d (%s s) | %s |\n", len(sl.wake), list(sl.wake), sec(median(sl.wake)))
+	fmt.Fprintf(&b, "| requests it took each time (a client-go request can time out a held handshake and is repeated) | %v |\n", sl.attempts)
 	fmt.Fprintf(&b, "| the same request to the awake tenant, median | %.0f ms |\n", float64(median(sl.awake).Microseconds())/1000)
 	fmt.Fprintf(&b, "| wake through the gateway / `kplex create --wait` (same run) | %.2f |\n", median(sl.wake).Seconds()/median(seq).Seconds())
 	fmt.Fprintf(&b, "| a sleeping tenant on the host: pods, CPU and memory requested | %d, %s, %s |\n", sl.asleepPods, sl.asleepCPU, sl.asleepMem)

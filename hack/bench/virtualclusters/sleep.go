@@ -20,6 +20,7 @@ import (
 // sleepResult is what a sleeping tenant costs and how fast it answers again.
 type sleepResult struct {
 	wake          []time.Duration // request through the gateway to a sleeping tenant -> answer
+	attempts      []int           // requests it took (client-go may give up on a held handshake)
 	awake         []time.Duration // the same request to the awake tenant
 	asleepPods    int             // pods in the tenant's host namespace while it sleeps
 	asleepCPU     string          // CPU and memory requested by them
@@ -65,12 +66,23 @@ func sleepCycles(ctx context.Context, b bench, name string, n int) (sleepResult,
 		cpu, mem := requests(pods.Items)
 		r.asleepCPU, r.asleepMem = cpu, mem
 
+		// Repeated as a user would when client-go gives up on a held handshake (the gateway's
+		// open question); the time is from the first request to the first answer.
 		start = time.Now()
-		if _, err := gw.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); err != nil {
-			return r, fmt.Errorf("request through the gateway to sleeping tenant %s (after %s): %w", name, time.Since(start).Round(time.Millisecond), err)
+		attempts := 0
+		for {
+			attempts++
+			_, err := gw.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+			if err == nil {
+				break
+			}
+			if time.Since(start) > 3*time.Minute {
+				return r, fmt.Errorf("request through the gateway to sleeping tenant %s: no answer after %s: %w", name, time.Since(start).Round(time.Second), err)
+			}
 		}
 		r.wake = append(r.wake, time.Since(start))
-		fmt.Printf("sleep/wake %d: answered in %.1f s after sleep (%d pods while asleep)\n", i+1, r.wake[i].Seconds(), r.asleepPods)
+		r.attempts = append(r.attempts, attempts)
+		fmt.Printf("sleep/wake %d: answered %.1f s after the first request, at attempt %d (%d pods while asleep)\n", i+1, r.wake[i].Seconds(), attempts, r.asleepPods)
 	}
 	if r.gatewayAfter, err = processRSS("kplexd", "operator"); err != nil {
 		return r, err
