@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"os"
@@ -337,29 +336,38 @@ func (w *indenter) flush() {
 // devhost's veth, and the demo sends nothing anywhere else.
 func devhostPods() netip.Prefix { return netip.MustParsePrefix("10.244.0.0/16") }
 
-// fetchWeb gets the page of a tenant's web pod from this machine, at the
-// pod address the tenant sees.
+// fetchWeb gets the page of a tenant's web pod through the tenant's own API server (the
+// pods/proxy subresource: the tenant's control plane may reach its pods), then tries the
+// same pod address from this machine, which the host's NetworkPolicies refuse.
 func fetchWeb(ctx context.Context, c kubernetes.Interface, ns string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	body, err := c.CoreV1().Pods(ns).ProxyGet("http", "web", "8080", "/", nil).DoRaw(ctx)
+	via := fmt.Sprintf("through its API server %q", strings.TrimSpace(string(body)))
+	if err != nil {
+		via = "through its API server: error: " + err.Error()
+	}
 	p, err := c.CoreV1().Pods(ns).Get(ctx, "web", metav1.GetOptions{})
 	if err != nil {
-		return "error: " + err.Error()
+		return via
 	}
 	ip, err := netip.ParseAddr(p.Status.PodIP)
 	if err != nil || !devhostPods().Contains(ip) {
-		return fmt.Sprintf("not fetched (pod IP %q is not in the devhost's pod network)", p.Status.PodIP)
+		return via
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	url := "http://" + netip.AddrPortFrom(ip, 8080).String() + "/"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "error: " + err.Error()
+	direct := "answered (no host NetworkPolicy?)"
+	dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer dcancel()
+	req, err := http.NewRequestWithContext(dctx, http.MethodGet, url, nil)
+	if err == nil {
+		var resp *http.Response
+		if resp, err = http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
 	}
-	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "error: " + err.Error()
+		direct = "refused (the host's NetworkPolicy admits only the tenant's own pods)"
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-	return fmt.Sprintf("GET %s -> %q", url, strings.TrimSpace(string(body)))
+	return fmt.Sprintf("%s; from this machine, GET %s %s", via, url, direct)
 }
