@@ -91,7 +91,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 }
 
 func (r *Reconciler) provision(ctx context.Context, vc *v1alpha1.VirtualCluster) (ctrl.Result, error) {
-	wait, err := r.applyHostObjects(ctx, vc)
+	req := readSleepRequest(vc)
+	wait, err := r.applyHostObjects(ctx, vc, req.asleep)
 	switch {
 	case errors.Is(err, errNamespaceConflict):
 		r.set(vc, v1alpha1.ConditionHostObjects, false, v1alpha1.ReasonNamespaceConflict,
@@ -109,7 +110,6 @@ func (r *Reconciler) provision(ctx context.Context, vc *v1alpha1.VirtualCluster)
 	}
 	r.set(vc, v1alpha1.ConditionHostObjects, true, v1alpha1.ReasonCreated, "namespace, RBAC, Services and StatefulSet exist")
 	vc.Status.Endpoint = Endpoint(vc.Name)
-	req := readSleepRequest(vc)
 	switch c := meta.FindStatusCondition(vc.Status.Conditions, v1alpha1.ConditionAsleep); {
 	case req.badRequest != "" && !waking(vc):
 		r.set(vc, v1alpha1.ConditionAsleep, false, v1alpha1.ReasonInvalidSleepRequest, req.badRequest)
@@ -172,7 +172,8 @@ type waiting struct {
 // applyHostObjects creates or updates every host object, in dependency order: the
 // isolation objects right after the namespace, before anything runs there; the Service
 // before the StatefulSet, whose arguments carry its ClusterIP.
-func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualCluster) (*waiting, error) {
+// asleep scales the control plane to zero.
+func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualCluster, asleep bool) (*waiting, error) {
 	ns := vc.Status.HostNamespace
 	cur := &corev1.Namespace{}
 	err := r.Reader.Get(ctx, types.NamespacedName{Name: ns}, cur)
@@ -224,7 +225,7 @@ func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualC
 	}
 	sts := StatefulSet(vc, apiIP, dnsIP, r.DefaultImage, r.GatewayDomain)
 	sts.Spec.Template.Spec.Containers[0].Args = append(sts.Spec.Template.Spec.Containers[0].Args, blockArg(block)...)
-	if readSleepRequest(vc).asleep {
+	if asleep {
 		sts.Spec.Replicas = ptr.To[int32](0)
 	}
 	return nil, r.apply(ctx, vc, sts)

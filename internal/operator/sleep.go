@@ -91,14 +91,13 @@ func (r *Reconciler) sleep(ctx context.Context, vc *v1alpha1.VirtualCluster, req
 	}
 	r.set(vc, v1alpha1.ConditionControlPlane, false, v1alpha1.ReasonSleeping, "scaled to zero while the virtual cluster sleeps")
 
-	tenantPods := []client.ListOption{client.InNamespace(ns), client.MatchingLabels{translate.LabelManagedBy: vc.Name}}
+	tenantPods := client.MatchingLabels{translate.LabelManagedBy: vc.Name}
 	pods := &corev1.PodList{}
-	if err := r.Reader.List(ctx, pods, tenantPods...); err != nil {
+	if err := r.Reader.List(ctx, pods, client.InNamespace(ns), tenantPods); err != nil {
 		return ctrl.Result{}, fmt.Errorf("list the tenant's host pods in %s: %w", ns, err)
 	}
 	if len(pods.Items) > 0 {
-		opts := []client.DeleteAllOfOption{client.InNamespace(ns), client.MatchingLabels{translate.LabelManagedBy: vc.Name}}
-		if err := r.Client.DeleteAllOf(ctx, &corev1.Pod{}, opts...); err != nil {
+		if err := r.Client.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns), tenantPods); err != nil {
 			return ctrl.Result{}, fmt.Errorf("delete the tenant's host pods in %s: %w", ns, err)
 		}
 		return going(fmt.Sprintf("removing %d host pods of the tenant", len(pods.Items)))

@@ -8,6 +8,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/kplex-dev/kplex/internal/activity"
 )
 
 // HostRole is everything the syncer may do in its host namespace. The operator creates it
@@ -63,7 +65,7 @@ const ActivityLease = "kplex-activity"
 
 // VirtualComponentsGroup is the group of kplex's own client certificates in the virtual
 // cluster (the syncer's is kplex:syncer in kplex:components).
-const VirtualComponentsGroup = "kplex:components"
+const VirtualComponentsGroup = activity.ComponentsGroup
 
 // virtualBindingName is the ClusterRoleBinding that makes kplex's components
 // cluster-admin in the virtual cluster.

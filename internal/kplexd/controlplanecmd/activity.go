@@ -15,9 +15,6 @@ import (
 	"github.com/kplex-dev/kplex/internal/syncer"
 )
 
-// ActivityLease is where the tenant's last activity is reported.
-const ActivityLease = syncer.ActivityLease
-
 // activityEvery is how often the last activity is reported: sleep decisions are minutes
 // apart, and one write per interval at most keeps the host's load negligible.
 const activityEvery = 15 * time.Second
@@ -48,21 +45,21 @@ func reportActivity(ctx context.Context, host kubernetes.Interface, ns string, l
 
 func writeActivity(ctx context.Context, host kubernetes.Interface, ns string, at time.Time) error {
 	leases := host.CoordinationV1().Leases(ns)
-	cur, err := leases.Get(ctx, ActivityLease, metav1.GetOptions{})
+	cur, err := leases.Get(ctx, syncer.ActivityLease, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: ActivityLease},
+		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: syncer.ActivityLease},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("kplex-controlplane"), RenewTime: ptr.To(metav1.NewMicroTime(at))}}
 		if _, err := leases.Create(ctx, l, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("create lease %s/%s: %w", ns, ActivityLease, err)
+			return fmt.Errorf("create lease %s/%s: %w", ns, syncer.ActivityLease, err)
 		}
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("get lease %s/%s: %w", ns, ActivityLease, err)
+		return fmt.Errorf("get lease %s/%s: %w", ns, syncer.ActivityLease, err)
 	}
 	cur.Spec.RenewTime = ptr.To(metav1.NewMicroTime(at))
 	if _, err := leases.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update lease %s/%s: %w", ns, ActivityLease, err)
+		return fmt.Errorf("update lease %s/%s: %w", ns, syncer.ActivityLease, err)
 	}
 	return nil
 }

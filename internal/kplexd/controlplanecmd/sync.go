@@ -11,10 +11,12 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kplex-dev/kplex/internal/activity"
 	"github.com/kplex-dev/kplex/internal/controlplane"
 	"github.com/kplex-dev/kplex/internal/controlplane/pki"
 	"github.com/kplex-dev/kplex/internal/kubeletproxy"
@@ -71,7 +73,7 @@ func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
 	f.gateway.addFlags(fs)
 	fs.StringVar(&f.kubeletAddress, "kubelet-proxy-address", syncer.DefaultKubeletAddress, "IP address the kubelet proxy (logs, exec, attach, port-forward of the tenant's pods) listens on; virtual nodes publish it, and only this process's API server calls it")
 	fs.IntVar(&f.kubeletPort, "kubelet-proxy-port", 0, "port of the kubelet proxy, published in the virtual nodes (0: any free port)")
-	fs.DurationVar(&f.activityEvery, "activity-report-interval", activityEvery, "how often the tenant's last API activity (requests by people and the tenant's controllers) is written to Lease "+ActivityLease+" in --host-namespace")
+	fs.DurationVar(&f.activityEvery, "activity-report-interval", activityEvery, "how often the tenant's last API activity (requests by people and the tenant's controllers) is written to Lease "+syncer.ActivityLease+" in --host-namespace")
 }
 
 // complete returns nil when the syncer is not asked for.
@@ -141,6 +143,9 @@ func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, a
 	if err != nil {
 		return fmt.Errorf("admin kubeconfig: %w", err)
 	}
+	// The bootstrap needs system:masters (the components' binding does not exist yet), but
+	// it is kplex's own request, not the tenant's activity: it says so by its groups.
+	admin.Impersonate = rest.ImpersonationConfig{UserName: "kplex:bootstrap", Groups: []string{user.SystemPrivilegedGroup, activity.ComponentsGroup}}
 	cs, err := kubernetes.NewForConfig(admin)
 	if err != nil {
 		return err
