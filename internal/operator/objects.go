@@ -9,6 +9,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -82,6 +84,16 @@ func Endpoint(vc string) string { return "https://" + ServiceAddress(vc) }
 // ServiceAddress is the in-cluster host:port of the virtual cluster's API server.
 func ServiceAddress(vc string) string {
 	return fmt.Sprintf("%s.%s.svc:%d", ServiceName, v1alpha1.HostNamespace(vc), servicePort)
+}
+
+// ServiceKey names the Service of virtual cluster vc's API server.
+func ServiceKey(vc string) types.NamespacedName {
+	return types.NamespacedName{Namespace: v1alpha1.HostNamespace(vc), Name: ServiceName}
+}
+
+// ManagedSelector selects the host objects the operator made, of every virtual cluster.
+func ManagedSelector() labels.Selector {
+	return labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy})
 }
 
 func ownedLabels(vc string) map[string]string {

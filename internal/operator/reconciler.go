@@ -36,6 +36,9 @@ const fieldOwner = "kplex-operator"
 const (
 	pollStarting = 2 * time.Second
 	pollFailed   = 10 * time.Second
+	// pollActivity: how often a Ready cluster's activity Lease is read into
+	// status.lastActivityTime (kplexd writes it every 15 s at most).
+	pollActivity = time.Minute
 )
 
 // Reconciler turns a VirtualCluster into its host objects and reports what it sees.

@@ -118,7 +118,7 @@ func waking(vc *v1alpha1.VirtualCluster) bool {
 
 // watchActivity records the tenant's last activity and, when spec.sleep.afterInactivity
 // has passed since then, asks for sleep (the annotation: the next reconcile acts on it).
-// It returns when to look again.
+// It returns when to look again: within pollActivity, so that the status stays current.
 func (r *Reconciler) watchActivity(ctx context.Context, vc *v1alpha1.VirtualCluster, req sleepRequest) (ctrl.Result, error) {
 	lease := &coordinationv1.Lease{}
 	err := r.Reader.Get(ctx, types.NamespacedName{Namespace: vc.Status.HostNamespace, Name: syncer.ActivityLease}, lease)
@@ -131,7 +131,7 @@ func (r *Reconciler) watchActivity(ctx context.Context, vc *v1alpha1.VirtualClus
 	}
 	after := vc.Spec.Sleep.AfterInactivity
 	if after == nil || after.Duration <= 0 {
-		return ctrl.Result{}, nil
+		return ctrl.Result{RequeueAfter: pollActivity}, nil
 	}
 	// Idle since the latest of: the last request, the last wake, becoming Ready, creation.
 	idleSince := vc.CreationTimestamp.Time
@@ -144,15 +144,19 @@ func (r *Reconciler) watchActivity(ctx context.Context, vc *v1alpha1.VirtualClus
 		idleSince = a.Time
 	}
 	if left := time.Until(idleSince.Add(after.Duration)); left > 0 {
-		return ctrl.Result{RequeueAfter: left + time.Second}, nil
+		return ctrl.Result{RequeueAfter: min(left+time.Second, pollActivity)}, nil
 	}
+	// The patch is made on a copy: the server's answer carries the stored status, which
+	// would otherwise replace the status this reconcile computed (lastActivityTime
+	// included) before it is written.
+	asked := vc.DeepCopy()
 	patch := client.MergeFrom(vc.DeepCopy())
-	if vc.Annotations == nil {
-		vc.Annotations = map[string]string{}
+	if asked.Annotations == nil {
+		asked.Annotations = map[string]string{}
 	}
-	vc.Annotations[v1alpha1.AnnotationSleepRequested] = time.Now().UTC().Format(time.RFC3339Nano)
-	vc.Annotations[v1alpha1.AnnotationSleepReason] = fmt.Sprintf("inactive since %s, spec.sleep.afterInactivity %s", idleSince.UTC().Format(time.RFC3339), after.Duration)
-	if err := r.Client.Patch(ctx, vc, patch); err != nil {
+	asked.Annotations[v1alpha1.AnnotationSleepRequested] = time.Now().UTC().Format(time.RFC3339Nano)
+	asked.Annotations[v1alpha1.AnnotationSleepReason] = fmt.Sprintf("inactive since %s, spec.sleep.afterInactivity %s", idleSince.UTC().Format(time.RFC3339), after.Duration)
+	if err := r.Client.Patch(ctx, asked, patch); err != nil {
 		return ctrl.Result{}, fmt.Errorf("ask virtual cluster %s to sleep: %w", vc.Name, err)
 	}
 	return ctrl.Result{}, nil // the annotation's update brings it back

@@ -15,18 +15,21 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/internal/gateway"
+	"github.com/kplex-dev/kplex/internal/install"
 	"github.com/kplex-dev/kplex/internal/podsecurity"
 )
 
 // TestE2ESleepWake: a tenant runs a Deployment with a claim; kplex sleep removes every pod
-// it has on the host (control plane included) and keeps its volumes; kplex wake brings the
-// same pod back, which finds the data it wrote before; an idle tenant with a short
-// spec.sleep.afterInactivity falls asleep by itself. (Waking through the gateway on the
-// devhost is open: docs/gateway.md.)
+// it has on the host (control plane included) and keeps its volumes; one request through
+// the gateway wakes it and is answered, and the same pod comes back and finds the data it
+// wrote before; an idle tenant with a short spec.sleep.afterInactivity falls asleep by
+// itself, and kplex wake brings it back.
 func TestE2ESleepWake(t *testing.T) {
 	kplex := kplexOn{bin: kplexBinary(t)}
 	env := startDevhost(t)
@@ -65,9 +68,18 @@ func TestE2ESleepWake(t *testing.T) {
 		t.Errorf("claims kept while asleep: %d, want 2 (the control plane's and the tenant's)", len(claims.Items))
 	}
 
+	// One request with the published gateway kubeconfig, as kubectl get pods would make it:
+	// the gateway wakes z and holds or closes the connection (client-go retries a GET that
+	// got EOF) until z answers.
+	gw := gatewayClient(ctx, t, c, "z")
 	start := time.Now()
-	kplex.ok(t, 5*time.Minute, "wake", "z", "--wait")
-	t.Logf("kplex wake z --wait: Ready in %s", time.Since(start).Round(100*time.Millisecond))
+	reqCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	_, err = gw.CoreV1().Pods("app").List(reqCtx, metav1.ListOptions{})
+	cancel()
+	if err != nil {
+		t.Fatalf("a request through the gateway to sleeping tenant z: %v (after %s)", err, time.Since(start).Round(100*time.Millisecond))
+	}
+	t.Logf("a request through the gateway to sleeping tenant z answered in %s", time.Since(start).Round(100*time.Millisecond))
 	cs = tenantClient(ctx, t, env, c, "z") // the control plane has a new pod address
 	again := keeperLog(t, cs, "found ")
 	if again.name != pod.name {
@@ -98,7 +110,53 @@ func TestE2ESleepWake(t *testing.T) {
 		return true, nil
 	})
 	t.Logf("z fell asleep: %s (last activity %v)", vc.Annotations[v1alpha1.AnnotationSleepReason], vc.Status.LastActivityTime)
+	if vc.Status.LastActivityTime == nil {
+		t.Errorf("status.lastActivityTime of z is empty after requests through the gateway and the tenant client")
+	}
 
+	start = time.Now()
+	kplex.ok(t, 5*time.Minute, "wake", "z", "--wait")
+	t.Logf("kplex wake z --wait: Ready in %s", time.Since(start).Round(100*time.Millisecond))
+}
+
+// gatewayClient connects with the gateway kubeconfig that the operator published for
+// tenant name. The machine reaches pod addresses but not Service addresses, so it dials
+// the operator pod's gateway port; the TLS server name stays the kubeconfig's.
+func gatewayClient(ctx context.Context, t *testing.T, c client.Client, name string) kubernetes.Interface {
+	t.Helper()
+	vc := &v1alpha1.VirtualCluster{}
+	if err := c.Get(ctx, types.NamespacedName{Name: name}, vc); err != nil || vc.Status.KubeconfigSecret == nil {
+		t.Fatalf("virtual cluster %s: %v, kubeconfig secret %v", name, err, vc.Status.KubeconfigSecret)
+	}
+	s := &corev1.Secret{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: vc.Status.KubeconfigSecret.Namespace, Name: vc.Status.KubeconfigSecret.Name}, s); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(s.Data[v1alpha1.GatewayKubeconfigSecretKey])
+	if err != nil {
+		t.Fatalf("published gateway kubeconfig of %s: %v", name, err)
+	}
+	if want := gateway.ServerName(name, gateway.DefaultDomain); cfg.TLSClientConfig.ServerName != want {
+		t.Errorf("gateway kubeconfig server name %q, want %s", cfg.TLSClientConfig.ServerName, want)
+	}
+	pods := &corev1.PodList{}
+	if err := c.List(ctx, pods, client.InNamespace(install.Namespace)); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Host = ""
+	for _, p := range pods.Items {
+		if strings.HasPrefix(p.Name, install.OperatorName+"-") && p.Status.PodIP != "" && p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+			cfg.Host = fmt.Sprintf("https://%s:%d", p.Status.PodIP, install.GatewayPort)
+		}
+	}
+	if cfg.Host == "" {
+		t.Fatalf("no running operator pod in %s to reach the gateway", install.Namespace)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
 }
 
 // keeperDeployment writes a stamp into its claim once, and says on every start whether it

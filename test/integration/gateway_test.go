@@ -90,7 +90,7 @@ func TestGatewayWakesSleepingCluster(t *testing.T) {
 	gctx, stopGateway := context.WithCancel(ctx)
 	defer stopGateway()
 	log := testr.NewWithOptions(t, testr.Options{Verbosity: 1})
-	gc, err := gateway.NewClient(gctx, operatorConfig(ctx, t, host), log)
+	gc, err := gateway.NewClient(gctx, operatorConfig(ctx, t, host), operator.ManagedSelector(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -21,6 +22,7 @@ import (
 	"github.com/kplex-dev/kplex/internal/install"
 	"github.com/kplex-dev/kplex/internal/operator"
 	"github.com/kplex-dev/kplex/internal/podsecurity"
+	"github.com/kplex-dev/kplex/internal/syncer"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -38,6 +40,11 @@ func TestOperatorSleepAndWake(t *testing.T) {
 	for _, name := range []string{"idle", "s"} {
 		e.actAsControlPlane(ctx, name)
 	}
+	e.waitCondition(ctx, "idle", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady, v1alpha1.PhaseReady)
+	// idle's last request came before it was Ready (kplexd's report, as it writes it): it
+	// does not delay the sleep, but the status must show it.
+	idleActivity := e.get(ctx, "idle").CreationTimestamp.Time
+	e.writeActivity(ctx, "idle", idleActivity)
 	vc := e.waitCondition(ctx, "s", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady, v1alpha1.PhaseReady)
 	if c := meta.FindStatusCondition(vc.Status.Conditions, v1alpha1.ConditionAsleep); c != nil {
 		t.Errorf("Asleep condition %+v on a cluster that never slept", c)
@@ -121,10 +128,34 @@ func TestOperatorSleepAndWake(t *testing.T) {
 			return c != nil && c.Status == metav1.ConditionTrue && vc.Status.Phase == v1alpha1.PhaseSleeping,
 				fmt.Sprintf("phase %s, asleep %+v", vc.Status.Phase, c)
 		})
-		if r := e.get(ctx, "idle").Annotations[v1alpha1.AnnotationSleepReason]; !strings.HasPrefix(r, "inactive since") {
+		vc := e.get(ctx, "idle")
+		if r := vc.Annotations[v1alpha1.AnnotationSleepReason]; !strings.HasPrefix(r, "inactive since") {
 			t.Errorf("sleep reason %q, want it to say the cluster was inactive", r)
 		}
+		if a := vc.Status.LastActivityTime; a == nil || !a.Time.Equal(idleActivity) {
+			t.Errorf("status.lastActivityTime %v, want the reported %s", a, idleActivity.UTC().Format(time.RFC3339))
+		}
 	})
+
+	t.Run("the last activity is shown while awake", func(t *testing.T) {
+		at := time.Now().Truncate(time.Second)
+		e.writeActivity(ctx, "s", at)
+		e.annotate(ctx, "s", "example.com/touched", at.String()) // any event brings a reconcile
+		e.waitFor(ctx, "status.lastActivityTime of s", time.Minute, func(ctx context.Context) (bool, string) {
+			a := e.get(ctx, "s").Status.LastActivityTime
+			return a != nil && a.Time.Equal(at), fmt.Sprintf("lastActivityTime %v, want %s", a, at)
+		})
+	})
+}
+
+// writeActivity writes a cluster's activity Lease as its kplexd does.
+func (e *operatorEnv) writeActivity(ctx context.Context, name string, at time.Time) {
+	e.t.Helper()
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: v1alpha1.HostNamespace(name), Name: syncer.ActivityLease},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("kplex-controlplane"), RenewTime: ptr.To(metav1.NewMicroTime(at))}}
+	if err := e.c.Create(ctx, l); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // annotate sets one annotation of a VirtualCluster, as kplex sleep/wake or the gateway do.

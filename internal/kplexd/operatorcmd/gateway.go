@@ -65,7 +65,7 @@ func (f *gatewayFlags) listen() (net.Listener, error) {
 // run serves the gateway on l until ctx ends.
 func (f *gatewayFlags) run(ctx context.Context, cfg *rest.Config, l net.Listener, log logr.Logger) error {
 	defer l.Close()
-	c, err := gateway.NewClient(ctx, cfg, log)
+	c, err := gateway.NewClient(ctx, cfg, operator.ManagedSelector(), log)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (f *gatewayFlags) run(ctx context.Context, cfg *rest.Config, l net.Listener
 		Domain:      f.domain,
 		WakeTimeout: f.wakeTimeout,
 		HoldTimeout: f.holdTimeout,
-		Dial:        gateway.DialAddress(operator.ServiceAddress),
+		Dial:        gateway.DialService(c, operator.ServiceKey),
 		Log:         log,
 	})
 	if err != nil {
