@@ -223,7 +223,9 @@ func networkPolicy(vc *v1alpha1.VirtualCluster, name string, spec networkingv1.N
 //     a pod nobody else selects (whatever made it) talks to nothing.
 //   - kplex-tenant-pods: the tenant's pods take traffic from the tenant's pods and its
 //     control plane; they send to the tenant's pods, to the control plane's DNS (1053
-//     UDP/TCP) and API (6443), and to the public internet.
+//     UDP/TCP) and API (6443), to the public internet, and to the tenant pods of the
+//     namespaces that may expose Services (whose own kplex-exposed-* policies admit only
+//     the exposed pods and ports: exposed.go).
 //   - kplex-controlplane: the control plane takes 6443 from the tenant's pods, itself and
 //     the operator's namespace (from anywhere when the API is exposed as NodePort or
 //     LoadBalancer), 1053 from the tenant's pods; it sends to the host API server's
@@ -270,6 +272,7 @@ func NetworkPolicies(vc *v1alpha1.VirtualCluster, api HostAPI) ([]client.Object,
 				{To: []networkingv1.NetworkPolicyPeer{tenant}},
 				{To: []networkingv1.NetworkPolicyPeer{controlPlane}, Ports: append(dnsPorts(dnsPort), ports(corev1.ProtocolTCP, securePort)...)},
 				{To: publicInternet()},
+				{To: []networkingv1.NetworkPolicyPeer{exposingTenantPods()}},
 			},
 		}),
 		networkPolicy(vc, PolicyControlPlane, networkingv1.NetworkPolicySpec{

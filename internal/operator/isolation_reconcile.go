@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -62,8 +63,16 @@ func (r *Reconciler) tryIsolation(ctx context.Context, vc *v1alpha1.VirtualClust
 			return err
 		}
 	}
+	opened, err := r.applyExposed(ctx, vc)
+	if err != nil {
+		return err
+	}
 	msg := fmt.Sprintf("NetworkPolicies %s, %s, %s, ResourceQuota %s and LimitRange %s are in place",
 		PolicyDefaultDeny, PolicyTenantPods, PolicyControlPlane, QuotaName, LimitRangeName)
+	if len(opened) > 0 {
+		msg += fmt.Sprintf("; Services reachable from other tenants and outside the cluster on their target ports: %s (NetworkPolicies %s<service>%s)",
+			strings.Join(opened, ", "), exposedPolicyPrefix, exposedPolicySuffix)
+	}
 	if len(api.Addresses) == 0 {
 		msg += fmt.Sprintf("; the host API server's endpoints are unknown (no EndpointSlice %s), so the control plane may reach ports %v of any address", hostAPIService(), hostAPIFallbackPorts())
 	}

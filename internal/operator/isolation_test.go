@@ -113,6 +113,10 @@ func peersOf(t *testing.T, peers []networkingv1.NetworkPolicyPeer, ports []netwo
 	}
 	for _, p := range peers {
 		switch {
+		case p.NamespaceSelector != nil && p.NamespaceSelector.MatchLabels[LabelExposesServices] == "true":
+			parts = append(parts, "exposing-ns:"+strings.Join(selects(t, p.PodSelector, pods), "+"))
+		case p.NamespaceSelector != nil && len(p.NamespaceSelector.MatchLabels)+len(p.NamespaceSelector.MatchExpressions) == 0:
+			parts = append(parts, "every-ns")
 		case p.NamespaceSelector != nil:
 			parts = append(parts, "ns:"+p.NamespaceSelector.MatchLabels[corev1.LabelMetadataName])
 		case p.PodSelector != nil:
@@ -157,6 +161,8 @@ func TestNetworkPolicies(t *testing.T) {
 				inA("a:forged-controlplane", "a:forged-tenant", "a:web") + " ports ",
 				"a:controlplane ports UDP/1053,TCP/1053,TCP/6443",
 				"0.0.0.0/0,::/0 ports ",
+				// Any tenant's pods, never a control plane, in namespaces that expose.
+				"exposing-ns:" + inA("a:forged-controlplane", "a:forged-tenant", "a:web", "b:forged-controlplane", "b:forged-tenant", "b:web") + " ports ",
 			}},
 		{PolicyControlPlane, "a:controlplane",
 			[]string{
@@ -252,7 +258,7 @@ func TestTenantCannotTakeOperatorNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := []string{ControlPlaneName, ServiceName, DNSServiceName, SyncerBinding, QuotaName, LimitRangeName,
-		PolicyDefaultDeny, PolicyTenantPods, PolicyControlPlane}
+		PolicyDefaultDeny, PolicyTenantPods, PolicyControlPlane, ExposedPolicyName("web-default-0123456789"), ExposedPolicyName("web-0123456789abcdef")}
 	for _, name := range names {
 		segs := strings.Split(name, "-")
 		last := segs[len(segs)-1]

@@ -15,12 +15,14 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -67,6 +69,11 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 		return err
 	}
 	owned := labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy})
+	hasTenant, err := labels.NewRequirement(LabelTenant, selection.Exists, nil)
+	if err != nil {
+		return err
+	}
+	tenantServices := labels.NewSelector().Add(*hasTenant)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Logger:                        log,
@@ -80,7 +87,12 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 		// other namespaces, services and statefulsets stay out of its memory.
 		Cache: cache.Options{
 			DefaultLabelSelector: owned,
-			ByObject:             map[client.Object]cache.ByObject{&v1alpha1.VirtualCluster{}: {Label: labels.Everything()}},
+			// Services: the operator's and the syncers' copies (both carry kplex.dev/tenant),
+			// whose types and selectors decide the exposure policies.
+			ByObject: map[client.Object]cache.ByObject{
+				&v1alpha1.VirtualCluster{}: {Label: labels.Everything()},
+				&corev1.Service{}:          {Label: tenantServices},
+			},
 		},
 		// Secrets are read by name only (that is all its RBAC allows), never listed.
 		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
@@ -100,6 +112,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 		For(&v1alpha1.VirtualCluster{}).
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(tenantOfService), builder.WithPredicates(exposureChanged())).
 		Owns(&corev1.Namespace{}).
 		Owns(&rbacv1.ClusterRoleBinding{}).
 		Owns(&networkingv1.NetworkPolicy{}).

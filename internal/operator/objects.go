@@ -113,13 +113,17 @@ func podSecurityLevel(vc *v1alpha1.VirtualCluster) string {
 	return string(v1alpha1.PodSecurityRestricted)
 }
 
-// Namespace is the tenant's host namespace with Pod Security enforced at the spec's level.
+// Namespace is the tenant's host namespace with Pod Security enforced at the spec's level,
+// labelled LabelExposesServices while the spec lets the tenant expose Services.
 func Namespace(vc *v1alpha1.VirtualCluster) *corev1.Namespace {
 	level := podSecurityLevel(vc)
 	l := ownedLabels(vc.Name)
 	for _, mode := range []string{"enforce", "audit", "warn"} {
 		l["pod-security.kubernetes.io/"+mode] = level
 		l["pod-security.kubernetes.io/"+mode+"-version"] = "latest"
+	}
+	if exposesServices(vc) {
+		l[LabelExposesServices] = "true"
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.HostNamespace(vc.Name), Labels: l}}
 	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))

@@ -16,7 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -195,4 +197,146 @@ func (e *operatorEnv) serviceAccountClient(ctx context.Context, ns, name string)
 	cfg := rest.AnonymousClientConfig(e.host.RESTConfig())
 	cfg.BearerToken = tok.Status.Token
 	return kubernetes.NewForConfigOrDie(cfg)
+}
+
+// TestOperatorIsolationExposedServices: once a tenant may expose Services, the operator
+// labels its namespace (every tenant's egress reaches the tenant pods of such namespaces)
+// and opens, for each NodePort Service its syncer writes, the Service's target ports on
+// the Service's tenant pods; the opening follows the Service and the spec. A Service the
+// syncer aims at its control plane opens nothing.
+func TestOperatorIsolationExposedServices(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	e := newOperatorEnv(ctx, t)
+	const name, ns = "exp", "kplex-exp"
+	spec := v1alpha1.VirtualClusterSpec{}
+	spec.Isolation.AllowNodePorts = true
+	spec.Isolation.Quota.ServicesNodePorts = ptr.To[int32](3)
+	e.create(ctx, name, spec)
+	e.waitCondition(ctx, name, v1alpha1.ConditionIsolation, metav1.ConditionTrue, v1alpha1.ReasonIsolated, v1alpha1.PhaseProvisioning)
+	e.waitNamespaceExposes(ctx, ns, true)
+
+	// The Services as the tenant's syncer writes them, with its own host identity.
+	tr, err := translate.New(translate.Tenant{Name: name, HostNamespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webSel, err := tr.HostSelectorMap("default", map[string]string{"app": "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpLabels := operator.StatefulSet(e.get(ctx, name), "10.96.0.1", "10.96.0.2", "img", "").Spec.Template.Labels
+	syncer := e.serviceAccountClient(ctx, ns, operator.ControlPlaneName).CoreV1().Services(ns)
+	nodePort := func(svcName string, sel map[string]string, target intstr.IntOrString) {
+		t.Helper()
+		s := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: svcName, Labels: tr.HostLabels("default", nil)},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: sel,
+				Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: target}}}}
+		if _, err := syncer.Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("the syncer creates NodePort Service %s: %v", svcName, err)
+		}
+	}
+	web, cp, gone := tr.HostName("default", "web"), tr.HostName("default", "cp"), tr.HostName("default", "gone")
+	nodePort(web, webSel, intstr.FromInt32(8080))
+	nodePort(cp, cpLabels, intstr.FromInt32(6443))
+	nodePort(gone, webSel, intstr.FromString("http"))
+	pols := e.waitExposed(ctx, ns, "one policy per NodePort Service", web, cp, gone)
+
+	webPod := labels.Set(tr.HostLabels("default", map[string]string{"app": "web"}))
+	for _, tc := range []struct {
+		svc    string
+		pod    labels.Set
+		admits bool
+		port   string
+	}{
+		{web, webPod, true, "8080"},
+		{gone, webPod, true, "http"},
+		{cp, labels.Set(cpLabels), false, "6443"}, // the control plane lacks the tenant-pod labels
+	} {
+		p := pols[operator.ExposedPolicyName(tc.svc)]
+		sel, err := metav1.LabelSelectorAsSelector(&p.Spec.PodSelector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sel.Matches(tc.pod) != tc.admits {
+			t.Errorf("policy %s selects %v: %v, want %v", p.Name, tc.pod, !tc.admits, tc.admits)
+		}
+		if len(p.Spec.Ingress) != 1 || len(p.Spec.Ingress[0].Ports) != 1 || p.Spec.Ingress[0].Ports[0].Port.String() != tc.port {
+			t.Errorf("policy %s ingress %+v, want port %s only", p.Name, p.Spec.Ingress, tc.port)
+		}
+	}
+	e.waitFor(ctx, "IsolationReady names the exposed Services", 30*time.Second, func(ctx context.Context) (bool, string) {
+		msg := meta.FindStatusCondition(e.get(ctx, name).Status.Conditions, v1alpha1.ConditionIsolation).Message
+		return strings.Contains(msg, web) && strings.Contains(msg, cp), msg
+	})
+
+	t.Run("the opening follows the Service", func(t *testing.T) {
+		s, err := syncer.Get(ctx, web, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Spec.Type = corev1.ServiceTypeClusterIP
+		s.Spec.Ports[0].NodePort = 0
+		if _, err := syncer.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("the syncer makes %s ClusterIP: %v", web, err)
+		}
+		if err := syncer.Delete(ctx, gone, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		e.waitExposed(ctx, ns, "the ClusterIP and the deleted Service closed", cp)
+	})
+
+	t.Run("the tenant's syncer cannot remove the operator's opening", func(t *testing.T) {
+		pols := e.serviceAccountClient(ctx, ns, operator.ControlPlaneName).NetworkingV1().NetworkPolicies(ns)
+		wantForbidden(t, "delete the exposure policy", pols.Delete(ctx, operator.ExposedPolicyName(cp), metav1.DeleteOptions{}))
+	})
+
+	t.Run("the opening follows the spec", func(t *testing.T) {
+		vc := e.get(ctx, name)
+		patch := client.MergeFrom(vc.DeepCopy())
+		vc.Spec.Isolation.AllowNodePorts = false
+		if err := e.c.Patch(ctx, vc, patch); err != nil {
+			t.Fatal(err)
+		}
+		e.waitExposed(ctx, ns, "node ports no longer allowed: nothing open")
+		e.waitNamespaceExposes(ctx, ns, false)
+	})
+}
+
+// waitExposed waits until the exposure policies of namespace ns are those of the Services
+// named, and returns them by name.
+func (e *operatorEnv) waitExposed(ctx context.Context, ns, what string, services ...string) map[string]*networkingv1.NetworkPolicy {
+	e.t.Helper()
+	var want []string
+	for _, s := range services {
+		want = append(want, operator.ExposedPolicyName(s))
+	}
+	slices.Sort(want)
+	out := map[string]*networkingv1.NetworkPolicy{}
+	e.waitFor(ctx, what, 30*time.Second, func(ctx context.Context) (bool, string) {
+		var l networkingv1.NetworkPolicyList
+		if err := e.c.List(ctx, &l, client.InNamespace(ns), client.HasLabels{operator.LabelExposedService}); err != nil {
+			return false, err.Error()
+		}
+		clear(out)
+		var got []string
+		for i := range l.Items {
+			got = append(got, l.Items[i].Name)
+			out[l.Items[i].Name] = &l.Items[i]
+		}
+		slices.Sort(got)
+		return slices.Equal(got, want), fmt.Sprintf("policies %v, want %v", got, want)
+	})
+	return out
+}
+
+func (e *operatorEnv) waitNamespaceExposes(ctx context.Context, ns string, want bool) {
+	e.t.Helper()
+	e.waitFor(ctx, fmt.Sprintf("namespace %s labelled %s: %v", ns, operator.LabelExposesServices, want), 30*time.Second, func(ctx context.Context) (bool, string) {
+		n := &corev1.Namespace{}
+		if err := e.c.Get(ctx, types.NamespacedName{Name: ns}, n); err != nil {
+			return false, err.Error()
+		}
+		return (n.Labels[operator.LabelExposesServices] == "true") == want, fmt.Sprintf("labels %v", n.Labels)
+	})
 }
