@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
 	"github.com/kplex-dev/kplex/internal/devhost/layout"
@@ -23,12 +28,13 @@ import (
 // client, a's own web server answers (by pod IP and by Service) and a's DNS and API are
 // there; b's pod, b's Service, b's control plane, the host API server and the metadata
 // address are not. Each refusal has its control: the same target answers a pod of an
-// unconfined host namespace, or b's own client.
+// unconfined host namespace, or b's own client. Once b is allowed node ports and publishes
+// one, a's client reaches it through the node, and still nothing else of b's.
 func TestIsolation(t *testing.T) {
 	env := startDevhost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	_, clients := operatorTenants(ctx, t, env, "a", "b")
+	c, clients := operatorTenants(ctx, t, env, "a", "b")
 
 	type tenant struct {
 		client             string // host name of the client pod
@@ -142,6 +148,103 @@ func TestIsolation(t *testing.T) {
 		out, err := env.execInPod(ctx, nsA, a.client, "timeout", "8", "nslookup", "web."+ns+".svc.cluster.local", b.dnsIP)
 		if err == nil && strings.Contains(out, b.webSvc) {
 			t.Errorf("a's pod resolved b's name through b's DNS at %s:\n%s", b.dnsIP, out)
+		}
+	})
+
+	// b is allowed node ports and publishes one port of a pod that listens on two: a's pod
+	// reaches that port through the node, and still nothing else of b's.
+	t.Run("a's pod reaches the NodePort b is allowed, and nothing else of b's", func(t *testing.T) {
+		vc := &v1alpha1.VirtualCluster{}
+		if err := c.Get(ctx, types.NamespacedName{Name: "b"}, vc); err != nil {
+			t.Fatal(err)
+		}
+		patch := client.MergeFrom(vc.DeepCopy())
+		vc.Spec.Isolation.AllowNodePorts = true
+		if err := c.Patch(ctx, vc, patch); err != nil {
+			t.Fatalf("allow b node ports: %v", err)
+		}
+		// kplexd's admission learns it from its arguments: the control plane restarts.
+		waitFor(t, "b's control plane restarted with --allow-node-ports", 3*time.Minute, func(ctx context.Context) (bool, error) {
+			sts, err := env.client.AppsV1().StatefulSets(nsB).Get(ctx, operator.ControlPlaneName, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			st := sts.Status
+			return slices.Contains(sts.Spec.Template.Spec.Containers[0].Args, "--allow-node-ports") && st.ObservedGeneration >= sts.Generation &&
+				st.ReadyReplicas >= 1 && st.UpdatedReplicas >= 1 && st.CurrentRevision == st.UpdateRevision, nil
+		})
+		csB := tenantClient(ctx, t, env, c, "b") // the old connection went with the old pod
+		// The web pod (named port http = 8080) with a second server on 9090 (busybox httpd
+		// without -f goes to the background).
+		multi := testenv.WebPod("multi", "")
+		multi.Spec.Containers[0].Command = []string{"sh", "-c", "mkdir -p /tmp/www && echo 'hello from b exposed' > /tmp/www/index.html && " +
+			"httpd -p 9090 -h /tmp/www && exec httpd -f -p 8080 -h /tmp/www"}
+		mustPod(ctx, t, csB, ns, multi)
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "exposed"}, Spec: corev1.ServiceSpec{
+			Type: corev1.ServiceTypeNodePort, Selector: map[string]string{"app": "multi"},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}}}
+		waitFor(t, "b's virtual cluster admits a NodePort Service", 2*time.Minute, func(ctx context.Context) (bool, error) {
+			_, err := csB.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+			return err == nil, err
+		})
+		multiIP := waitVirtualRunning(t, csB, ns, "multi").Status.PodIP
+		hostSvc := hostPod(t, "b", ns, "exposed")[1]
+		var nodePort int
+		waitFor(t, "b's NodePort Service on the host", time.Minute, func(ctx context.Context) (bool, error) {
+			got, err := env.client.CoreV1().Services(nsB).Get(ctx, hostSvc, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			nodePort = int(got.Spec.Ports[0].NodePort)
+			return got.Spec.Type == corev1.ServiceTypeNodePort && nodePort != 0, nil
+		})
+		nodes, err := env.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil || len(nodes.Items) == 0 {
+			t.Fatalf("nodes: %v %v", nodes, err)
+		}
+		var nodeIP string
+		for _, a := range nodes.Items[0].Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				nodeIP = a.Address
+			}
+		}
+		exposed := hostPort(nodeIP, nodePort)
+		cp, err := env.client.CoreV1().Pods(nsB).Get(ctx, operator.ControlPlaneName+"-0", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := []struct{ what, addr string }{
+			{"b's exposed pod on a port no Service publishes", hostPort(multiIP, 9090)},
+			{"b's pod no NodePort Service selects", hostPort(b.webIP, 8080)},
+			{"b's control plane pod", hostPort(cp.Status.PodIP, 6443)},
+			{"b's API Service", hostPort(b.apiIP, 443)},
+		}
+		// Controls: the unconfined pod reaches the node port; b's client reaches each target.
+		waitFor(t, "the unconfined pod connects to b's node port "+exposed, time.Minute, func(ctx context.Context) (bool, error) {
+			return connects(ctx, env, controlNS, "control", exposed)
+		})
+		for _, tg := range closed {
+			waitFor(t, "b's client connects to "+tg.what+" "+tg.addr, time.Minute, func(ctx context.Context) (bool, error) {
+				return connects(ctx, env, nsB, b.client, tg.addr)
+			})
+		}
+
+		waitFor(t, "a's client reads b's web page through node port "+exposed, time.Minute, func(ctx context.Context) (bool, error) {
+			out, err := env.execInPod(ctx, nsA, a.client, "timeout", "3", "wget", "-q", "-O-", "http://"+exposed+"/")
+			return strings.Contains(out, "hello from b exposed"), err
+		})
+		for _, tg := range closed {
+			if ok, err := connects(ctx, env, nsA, a.client, tg.addr); ok {
+				t.Errorf("a's pod connected to %s at %s", tg.what, tg.addr)
+			} else {
+				t.Logf("a's pod -> %s %s: refused (%v)", tg.what, tg.addr, err)
+			}
+		}
+		if err := c.Get(ctx, types.NamespacedName{Name: "b"}, vc); err != nil {
+			t.Fatal(err)
+		}
+		if msg := meta.FindStatusCondition(vc.Status.Conditions, v1alpha1.ConditionIsolation).Message; !strings.Contains(msg, hostSvc) {
+			t.Errorf("b's IsolationReady %q does not name the exposed Service %s", msg, hostSvc)
 		}
 	})
 }
