@@ -238,6 +238,13 @@ func timeline(ctx context.Context, c client.Client, name string) string {
 // host's network policy admits nobody else to the control plane's pod.
 func tenantClient(ctx context.Context, t *testing.T, env *devhostEnv, c client.Client, name string) kubernetes.Interface {
 	t.Helper()
+	cs, _ := tenantConnect(ctx, t, env, c, name)
+	return cs
+}
+
+// tenantConnect is tenantClient that also returns the connection's config (for exec).
+func tenantConnect(ctx context.Context, t *testing.T, env *devhostEnv, c client.Client, name string) (kubernetes.Interface, *rest.Config) {
+	t.Helper()
 	vc := &v1alpha1.VirtualCluster{}
 	if err := c.Get(ctx, types.NamespacedName{Name: name}, vc); err != nil {
 		t.Fatal(err)
@@ -269,7 +276,7 @@ func tenantClient(ctx context.Context, t *testing.T, env *devhostEnv, c client.C
 	if _, err := cs.Discovery().ServerVersion(); err != nil {
 		t.Fatalf("tenant %s's API through kplex connect: %v", name, err)
 	}
-	return cs
+	return cs, rest.CopyConfig(cfg)
 }
 
 // tenantPod is a workload the tenant's restricted host namespace admits.

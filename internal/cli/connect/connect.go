@@ -76,7 +76,7 @@ func Run(ctx context.Context, h *host.Host, s output.Streams, name, target strin
 	if err != nil {
 		return err
 	}
-	var fw *forwarding
+	var tun *tunnel
 	endpoint, err := url.Parse(cluster.Server)
 	if err != nil {
 		return fmt.Errorf("virtual cluster %s: server %q: %w", name, cluster.Server, err)
@@ -97,10 +97,11 @@ func Run(ctx context.Context, h *host.Host, s output.Streams, name, target strin
 	case inCluster:
 		fctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		if fw, err = forward(fctx, h, svcNS, svcName, port, s.ErrOut); err != nil {
+		start := func(ctx context.Context) (*forwarding, error) { return forward(ctx, h, svcNS, svcName, port, s.ErrOut) }
+		if tun, err = openTunnel(fctx, start, s.ErrOut); err != nil {
 			return fmt.Errorf("the API server of %s (%s) is reachable only inside the host cluster, and forwarding a port to it failed: %w", name, cluster.Server, err)
 		}
-		cluster.Server = "https://127.0.0.1:" + strconv.Itoa(int(fw.LocalPort))
+		cluster.Server = "https://127.0.0.1:" + strconv.Itoa(tun.LocalPort())
 	}
 	in := mergeInput{Tenant: tenant, VirtualCluster: name, ContextName: o.ContextName, Host: &h.Raw, HostContext: h.Context}
 	if o.Print {
@@ -129,17 +130,13 @@ func Run(ctx context.Context, h *host.Host, s output.Streams, name, target strin
 		}
 		fmt.Fprintf(s.Out, "context %s added to %s and made current: kubectl now talks to virtual cluster %s (back to the host: kubectl config use-context %s)\n", o.ContextName, target, name, h.Context)
 	}
-	if fw == nil {
+	if tun == nil {
 		return nil
 	}
 	fmt.Fprintf(s.ErrOut, "%s is reachable only inside the host cluster: forwarding 127.0.0.1:%d to pod %s/%s; the context works while this runs (Ctrl-C stops)\n",
-		cluster.Server, fw.LocalPort, v1alpha1.HostNamespace(name), fw.Pod)
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-fw.Done:
-		return fmt.Errorf("port-forward to %s ended: %v: run kplex connect %s again", fw.Pod, err, name)
-	}
+		cluster.Server, tun.LocalPort(), v1alpha1.HostNamespace(name), tun.Pod())
+	<-ctx.Done()
+	return nil
 }
 
 // tenantKubeconfig reads the admin kubeconfig Secret named in the status.
