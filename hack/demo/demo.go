@@ -338,11 +338,21 @@ func devhostPods() netip.Prefix { return netip.MustParsePrefix("10.244.0.0/16") 
 
 // fetchWeb gets the page of a tenant's web pod through the tenant's own API server (the
 // pods/proxy subresource: the tenant's control plane may reach its pods), then tries the
-// same pod address from this machine, which the host's NetworkPolicies refuse.
+// same pod address from this machine, which the host's NetworkPolicies refuse. A pod that
+// just started may not serve yet, and the devhost's policy enforcer (kube-router) programs
+// a new pod within seconds: both are retried for a while, and a refusal that came late is
+// reported as such.
 func fetchWeb(ctx context.Context, c kubernetes.Interface, ns string) string {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	body, err := c.CoreV1().Pods(ns).ProxyGet("http", "web", "8080", "/", nil).DoRaw(ctx)
+	var body []byte
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		body, err = c.CoreV1().Pods(ns).ProxyGet("http", "web", "8080", "/", nil).DoRaw(pctx)
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	via := fmt.Sprintf("through its API server %q", strings.TrimSpace(string(body)))
 	if err != nil {
 		via = "through its API server: error: " + err.Error()
@@ -356,18 +366,33 @@ func fetchWeb(ctx context.Context, c kubernetes.Interface, ns string) string {
 		return via
 	}
 	url := "http://" + netip.AddrPortFrom(ip, 8080).String() + "/"
-	direct := "answered (no host NetworkPolicy?)"
-	dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
-	defer dcancel()
-	req, err := http.NewRequestWithContext(dctx, http.MethodGet, url, nil)
-	if err == nil {
-		var resp *http.Response
-		if resp, err = http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
+	direct := "answered for 10 s (no host NetworkPolicy?)"
+	start := time.Now()
+	for time.Since(start) < 10*time.Second {
+		if !answers(ctx, url) {
+			direct = "refused (the host's NetworkPolicy admits only the tenant's own pods)"
+			if d := time.Since(start); d > time.Second {
+				direct = fmt.Sprintf("refused after %.0f s (the host's NetworkPolicy admits only the tenant's own pods; the devhost's enforcer had not programmed the new pod yet)", d.Seconds())
+			}
+			break
 		}
-	}
-	if err != nil {
-		direct = "refused (the host's NetworkPolicy admits only the tenant's own pods)"
+		time.Sleep(500 * time.Millisecond)
 	}
 	return fmt.Sprintf("%s; from this machine, GET %s %s", via, url, direct)
+}
+
+// answers says whether a GET of url gets an HTTP answer within 3 s.
+func answers(ctx context.Context, url string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
 }
