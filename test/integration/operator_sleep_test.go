@@ -148,6 +148,68 @@ func TestOperatorSleepAndWake(t *testing.T) {
 	})
 }
 
+// TestOperatorSleepRaces: a wake that comes while a cluster goes to sleep wins, and the
+// cluster comes back Ready; an operator killed while a cluster goes to sleep finishes the
+// sleep once restarted; a sleeping cluster is deleted with all its host objects. No phase
+// stays stuck.
+func TestOperatorSleepRaces(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	e := newOperatorEnv(ctx, t)
+	names := []string{"w", "k", "d"}
+	for _, name := range names {
+		e.create(ctx, name, v1alpha1.VirtualClusterSpec{})
+	}
+	for _, name := range names {
+		e.actAsControlPlane(ctx, name)
+		e.waitCondition(ctx, name, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady, v1alpha1.PhaseReady)
+	}
+	now := func() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+	controlPlanePod := operator.ControlPlaneName + "-0"
+
+	t.Run("a wake while going to sleep wins", func(t *testing.T) {
+		e.annotate(ctx, "w", v1alpha1.AnnotationSleepRequested, now())
+		// The control plane's pod is being deleted; the test's kubelet has not finished it.
+		e.waitCondition(ctx, "w", v1alpha1.ConditionAsleep, metav1.ConditionFalse, v1alpha1.ReasonGoingToSleep, v1alpha1.PhaseSleeping)
+		e.annotate(ctx, "w", v1alpha1.AnnotationWakeRequested, now())
+		e.actAsKubeletStopping(ctx, v1alpha1.HostNamespace("w"), controlPlanePod)
+		e.actAsControlPlane(ctx, "w")
+		e.waitCondition(ctx, "w", v1alpha1.ConditionAsleep, metav1.ConditionFalse, v1alpha1.ReasonAwake, v1alpha1.PhaseReady)
+		sts := &appsv1.StatefulSet{}
+		if err := e.c.Get(ctx, types.NamespacedName{Namespace: v1alpha1.HostNamespace("w"), Name: operator.ControlPlaneName}, sts); err != nil {
+			t.Fatal(err)
+		}
+		if r := ptr.Deref(sts.Spec.Replicas, 0); r != 1 {
+			t.Errorf("control plane of the woken cluster: %d replicas, want 1", r)
+		}
+	})
+
+	t.Run("an operator killed while a cluster goes to sleep finishes the sleep", func(t *testing.T) {
+		e.annotate(ctx, "k", v1alpha1.AnnotationSleepRequested, now())
+		e.waitCondition(ctx, "k", v1alpha1.ConditionAsleep, metav1.ConditionFalse, v1alpha1.ReasonGoingToSleep, v1alpha1.PhaseSleeping)
+		e.killOperator()
+		e.actAsKubeletStopping(ctx, v1alpha1.HostNamespace("k"), controlPlanePod)
+		e.startOperator()
+		e.waitCondition(ctx, "k", v1alpha1.ConditionAsleep, metav1.ConditionTrue, v1alpha1.ReasonSleeping, v1alpha1.PhaseSleeping)
+	})
+
+	t.Run("a sleeping cluster is deleted with all its host objects", func(t *testing.T) {
+		e.annotate(ctx, "d", v1alpha1.AnnotationSleepRequested, now())
+		e.actAsKubeletStopping(ctx, v1alpha1.HostNamespace("d"), controlPlanePod)
+		e.waitCondition(ctx, "d", v1alpha1.ConditionAsleep, metav1.ConditionTrue, v1alpha1.ReasonSleeping, v1alpha1.PhaseSleeping)
+		if err := e.c.Delete(ctx, &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: "d"}}); err != nil {
+			t.Fatal(err)
+		}
+		e.waitGone(ctx, "d")
+		if got := e.hostObjectsOf(ctx, "d"); len(got) != 0 {
+			t.Errorf("left behind after deleting sleeping d: %v", got)
+		}
+		if vc := e.get(ctx, "k"); vc.Status.Phase != v1alpha1.PhaseSleeping {
+			t.Errorf("k, asleep, touched by d's deletion: phase %s", vc.Status.Phase)
+		}
+	})
+}
+
 // writeActivity writes a cluster's activity Lease as its kplexd does.
 func (e *operatorEnv) writeActivity(ctx context.Context, name string, at time.Time) {
 	e.t.Helper()
