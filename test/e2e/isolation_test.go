@@ -170,8 +170,18 @@ func TestIsolation(t *testing.T) {
 				return false, err
 			}
 			st := sts.Status
-			return slices.Contains(sts.Spec.Template.Spec.Containers[0].Args, "--allow-node-ports") && st.ObservedGeneration >= sts.Generation &&
-				st.ReadyReplicas >= 1 && st.UpdatedReplicas >= 1 && st.CurrentRevision == st.UpdateRevision, nil
+			if !slices.Contains(sts.Spec.Template.Spec.Containers[0].Args, "--allow-node-ports") || st.ObservedGeneration < sts.Generation ||
+				st.ReadyReplicas < 1 || st.UpdatedReplicas < 1 || st.CurrentRevision != st.UpdateRevision {
+				return false, fmt.Errorf("statefulset %s/%s rolling out: %+v", nsB, sts.Name, st)
+			}
+			// The operator's status follows a moment later; kplex connect needs it Ready.
+			if err := c.Get(ctx, types.NamespacedName{Name: "b"}, vc); err != nil {
+				return false, err
+			}
+			if vc.Status.ObservedGeneration != vc.Generation || vc.Status.Phase != v1alpha1.PhaseReady {
+				return false, fmt.Errorf("virtual cluster b: phase %s, observed generation %d of %d", vc.Status.Phase, vc.Status.ObservedGeneration, vc.Generation)
+			}
+			return true, nil
 		})
 		csB := tenantClient(ctx, t, env, c, "b") // the old connection went with the old pod
 		// The web pod (named port http = 8080) with a second server on 9090 (busybox httpd
