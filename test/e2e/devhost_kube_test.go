@@ -66,11 +66,13 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func(ctx con
 	var last error
 	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		ok, err := cond(ctx)
+		if ok {
+			return true, nil // an explanation that comes with success is no failure
+		}
 		if err != nil {
 			last = err
-			return false, nil
 		}
-		return ok, nil
+		return false, nil
 	})
 	if err != nil {
 		t.Fatalf("%s: not within %s (last error: %v)", what, timeout, last)
