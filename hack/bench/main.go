@@ -29,11 +29,12 @@ func main() {
 	dnsClients := flag.Int("dns-clients", 8, "concurrent UDP clients of the DNS measurement")
 	dnsDuration := flag.Duration("dns-duration", 10e9, "how long each DNS load runs")
 	dnsSettle := flag.Duration("dns-settle", 30e9, "wait before the DNS memory readings")
+	profileDir := flag.String("syncer-profile", "", "write CPU profiles of both kplexd processes, taken while the pods go through the syncer, to this directory")
 	flag.Parse()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	if err := run(ctx, options{only: *only, part: *part, bin: *bin, out: *out, runs: *runs, objects: *objects, idle: *idle, syncPods: *syncPods, syncRate: *syncRate,
-		dnsClients: *dnsClients, dnsDuration: *dnsDuration, dnsSettle: *dnsSettle}); err != nil {
+		dnsClients: *dnsClients, dnsDuration: *dnsDuration, dnsSettle: *dnsSettle, profileDir: *profileDir}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -30,6 +30,8 @@ type options struct {
 	dnsClients           int
 	dnsDuration          time.Duration
 	dnsSettle            time.Duration
+	// profileDir receives CPU profiles of the syncer run's kplexd processes ("": none).
+	profileDir string
 }
 
 // result is one variant's numbers.
