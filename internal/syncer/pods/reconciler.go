@@ -5,7 +5,9 @@ package pods
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -41,10 +43,13 @@ type Reconciler struct {
 	// DNS is the tenant's resolver (zero: pods keep their DNS settings).
 	DNS DNS
 	Log logr.Logger
+
+	pending *pending // host objects created that the host cache may not show yet
 }
 
 // SetupWithManager registers the pod syncer and the host-side orphan collector.
 func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
+	r.pending = newPending()
 	hostCache := r.Host.GetCache()
 	err := builder.ControllerManagedBy(mgr).
 		Named("pods").
@@ -117,9 +122,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, r.deleteHostPod(ctx, hpod, nil)
 		}
 	}
+	if hpod != nil {
+		r.pending.seenPod(req.NamespacedName)
+	}
 	if vpod == nil {
 		// The pod is gone. Its token normally goes with the host pod (it owns it), but a
 		// token made just before a crash may have no owner yet.
+		r.pending.forget(req.NamespacedName)
 		return reconcile.Result{}, r.deleteStaleToken(ctx, req.Namespace, req.Name)
 	}
 	if vpod.DeletionTimestamp != nil {
@@ -128,6 +137,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if hpod == nil {
 		if isTerminal(vpod) {
 			return reconcile.Result{}, nil // a finished pod is not started again
+		}
+		if wait := r.pending.pod(req.NamespacedName, vpod.UID, time.Now()); wait > 0 {
+			// Created moments ago; its watch event brings the pod back.
+			return reconcile.Result{RequeueAfter: wait}, nil
 		}
 		return r.create(ctx, vpod)
 	}
@@ -152,27 +165,40 @@ func (r *Reconciler) desired(ctx context.Context, vpod *corev1.Pod) (*corev1.Pod
 	return hpod, needsToken, nil
 }
 
+// create makes the host pod and, at the same time, its token Secret: the token takes a
+// request to the virtual API server and one to the host, and the pod need not wait for
+// them. Its containers do: the token is a Secret volume that is not optional, so a kubelet
+// starts none of them before the Secret exists, and none ever runs without its token (if
+// the Secret cannot be made, the reconcile fails and is retried, and the pod waits).
 func (r *Reconciler) create(ctx context.Context, vpod *corev1.Pod) (reconcile.Result, error) {
 	hpod, needsToken, err := r.desired(ctx, vpod)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	var refresh time.Duration
+	var (
+		refresh  time.Duration
+		tokenErr error
+		wg       sync.WaitGroup
+	)
 	if needsToken {
-		// The token exists before the pod, so the kubelet never waits for it.
-		if refresh, err = r.ensureToken(ctx, vpod); err != nil {
-			return reconcile.Result{}, err
-		}
+		wg.Go(func() { refresh, tokenErr = r.ensureToken(ctx, vpod) })
 	}
-	hc := r.Host.GetClient()
-	if err := hc.Create(ctx, hpod); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return reconcile.Result{Requeue: true}, nil // the cache had not seen it yet
-		}
-		return reconcile.Result{}, fmt.Errorf("create host pod %s: %w", hpod.Name, err)
+	podErr := r.Host.GetClient().Create(ctx, hpod)
+	wg.Wait()
+	again := reconcile.Result{RequeueAfter: refresh}
+	switch {
+	case podErr == nil:
+		r.pending.podCreated(client.ObjectKeyFromObject(vpod), vpod.UID, time.Now())
+		logr.FromContextOrDiscard(ctx).V(1).Info("Created host pod", "hostPod", hpod.Name)
+	case apierrors.IsAlreadyExists(podErr):
+		podErr, again = nil, reconcile.Result{Requeue: true} // the cache had not seen it yet
+	default:
+		podErr = fmt.Errorf("create host pod %s: %w", hpod.Name, podErr)
 	}
-	logr.FromContextOrDiscard(ctx).V(1).Info("Created host pod", "hostPod", hpod.Name)
-	return reconcile.Result{RequeueAfter: refresh}, nil
+	if err := errors.Join(podErr, tokenErr); err != nil {
+		return reconcile.Result{}, err
+	}
+	return again, nil
 }
 
 func (r *Reconciler) update(ctx context.Context, vpod, hpod *corev1.Pod) (reconcile.Result, error) {

@@ -38,11 +38,16 @@ func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod) (time.Du
 		cur = nil
 	}
 	now := time.Now()
+	vkey := client.ObjectKeyFromObject(vpod)
 	if cur != nil && cur.Annotations[translate.AnnotationVirtualUID] == string(vpod.UID) {
 		refreshAt, err := time.Parse(time.RFC3339, cur.Annotations[AnnotationTokenRefresh])
 		if err == nil && now.Before(refreshAt) {
+			r.pending.seenToken(vkey)
 			return refreshAt.Sub(now), nil
 		}
+	}
+	if wait := r.pending.token(vkey, vpod.UID, now); wait > 0 {
+		return wait, nil // just written; the cache shows it soon
 	}
 
 	tr := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{
@@ -69,6 +74,7 @@ func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod) (time.Du
 			return 0, fmt.Errorf("update token secret %s: %w", key.Name, err)
 		}
 	}
+	r.pending.tokenWritten(vkey, vpod.UID, now)
 	return refreshAt.Sub(now), nil
 }
 
