@@ -11,8 +11,9 @@ import (
 // not show it. Within it, a reconcile that finds no host pod (or token) does not write
 // again: the watch event of the object just made brings the pod back. After it, the
 // reconcile writes again, so an object deleted before the cache ever saw it is put back
-// at the latest pendingTTL later.
-const pendingTTL = 15 * time.Second
+// at the latest pendingTTL later. On a machine loaded to a 9 load average on 2 cores,
+// host watch events came more than 15 s late.
+const pendingTTL = time.Minute
 
 // pending records the host pods and token Secrets this syncer created that its host
 // cache may not show yet, per virtual pod. Without it, every event that arrives while a

@@ -65,7 +65,9 @@ func (r *Reconciler) ensureToken(ctx context.Context, vpod *corev1.Pod) (time.Du
 	want := TokenSecret(r.Translator, vpod, []byte(tr.Status.Token), r.CA)
 	want.Annotations[AnnotationTokenRefresh] = refreshAt.UTC().Format(time.RFC3339)
 	if cur == nil {
-		if err := hc.Create(ctx, want); err != nil {
+		if err := hc.Create(ctx, want); apierrors.IsAlreadyExists(err) {
+			return time.Second, nil // the cache is behind: look again once it shows the Secret
+		} else if err != nil {
 			return 0, fmt.Errorf("create token secret %s: %w", key.Name, err)
 		}
 	} else {
