@@ -1,10 +1,14 @@
 package install
 
 import (
+	"strconv"
+	"strings"
+
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/kplex-dev/kplex/internal/syncer/networkpolicies"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -51,7 +55,8 @@ func syncerGuardPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 				Name:       "tenant-syncer",
 				Expression: "request.userInfo.username.matches('^system:serviceaccount:kplex-[^:]+:" + ControlPlaneServiceAccount + "$')",
 			}},
-			Validations: []admissionregistrationv1.Validation{
+			Variables: syncerGuardVariables(),
+			Validations: append([]admissionregistrationv1.Validation{
 				{
 					Expression: "request.operation == 'CREATE' || (" + has("oldObject") + ")",
 					Message:    "a tenant's syncer may change or delete only the objects it created (label " + translate.LabelManagedBy + "): this one belongs to the kplex operator or the host admin",
@@ -62,7 +67,7 @@ func syncerGuardPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 					Message:    "a tenant's syncer may write only objects labelled " + translate.LabelManagedBy,
 					Reason:     ptr.To(metav1.StatusReasonForbidden),
 				},
-			},
+			}, syncerContentValidations()...),
 		},
 	}
 	p.SetGroupVersionKind(admissionregistrationv1.SchemeGroupVersion.WithKind("ValidatingAdmissionPolicy"))
@@ -79,4 +84,64 @@ func syncerGuardBinding() *admissionregistrationv1.ValidatingAdmissionPolicyBind
 	}
 	b.SetGroupVersionKind(admissionregistrationv1.SchemeGroupVersion.WithKind("ValidatingAdmissionPolicyBinding"))
 	return b
+}
+
+// syncerGuardVariables: the tenant's name, from the syncer's identity
+// system:serviceaccount:kplex-<name>:kplex-controlplane (the match condition guarantees
+// the form), and the ranges no tenant policy may allow.
+func syncerGuardVariables() []admissionregistrationv1.Variable {
+	var denied []string
+	for _, d := range networkpolicies.DeniedCIDRs() {
+		denied = append(denied, "'"+d.String()+"'")
+	}
+	return []admissionregistrationv1.Variable{
+		{Name: "tenant", Expression: "request.userInfo.username.split(':')[2].substring(" + strconv.Itoa(len("kplex-")) + ")"},
+		{Name: "denied", Expression: "[" + strings.Join(denied, ", ") + "]"},
+	}
+}
+
+// syncerContentValidations judge what a syncer writes, not only whose it is: a control
+// plane the tenant took over could otherwise write a labelled NetworkPolicy that opens its
+// pods to other tenants (policies add up), or a Service with externalIPs. Each rule is
+// what internal/syncer/networkpolicies always produces, so every legitimate copy passes:
+// the policy's pods and every pod peer carry the tenant's labels as matchLabels (the
+// translation adds them to every selector), no peer has a namespaceSelector (the
+// translation turns them into pod selectors over the tenant's labels), every rule names
+// its peers (an empty list means anywhere; the translation never leaves one empty), and
+// every ipBlock lies outside each denied range and excepts each one inside it.
+func syncerContentValidations() []admissionregistrationv1.Validation {
+	const policy = "request.operation == 'DELETE' || request.resource.resource != 'networkpolicies' || "
+	confined := func(sel string) string {
+		var out []string
+		for _, l := range []string{translate.LabelManagedBy, translate.LabelTenant} {
+			out = append(out, "'"+l+"' in "+sel+".matchLabels && "+sel+".matchLabels['"+l+"'] == variables.tenant")
+		}
+		return "(has(" + sel + ".matchLabels) && " + strings.Join(out, " && ") + ")"
+	}
+	// everyPeer holds when cond holds for every peer p of every ingress and egress rule.
+	everyPeer := func(cond string) string {
+		return "(!has(object.spec.ingress) || object.spec.ingress.all(r, !has(r.from) || r.from.all(p, " + cond + "))) && " +
+			"(!has(object.spec.egress) || object.spec.egress.all(r, !has(r.to) || r.to.all(p, " + cond + ")))"
+	}
+	deny := func(expr, msg string) admissionregistrationv1.Validation {
+		return admissionregistrationv1.Validation{Expression: expr, Message: msg, Reason: ptr.To(metav1.StatusReasonForbidden)}
+	}
+	const tenantLabels = translate.LabelManagedBy + " and " + translate.LabelTenant + " equal to the tenant's name"
+	return []admissionregistrationv1.Validation{
+		deny(policy+confined("object.spec.podSelector"),
+			"a tenant's NetworkPolicy copy must select only the tenant's pods: spec.podSelector.matchLabels needs "+tenantLabels),
+		deny(policy+"(!has(object.spec.ingress) || object.spec.ingress.all(r, has(r.from) && size(r.from) > 0)) && "+
+			"(!has(object.spec.egress) || object.spec.egress.all(r, has(r.to) && size(r.to) > 0))",
+			"a tenant's NetworkPolicy copy must name the peers of every rule: an empty from or to means anywhere, beyond the tenant"),
+		deny(policy+everyPeer("!has(p.namespaceSelector)"),
+			"a tenant's NetworkPolicy copy may not have a namespaceSelector peer: it reaches other namespaces, beyond the tenant"),
+		deny(policy+everyPeer("!has(p.podSelector) || "+confined("p.podSelector")),
+			"a tenant's NetworkPolicy copy may name only the tenant's pods: every peer podSelector.matchLabels needs "+tenantLabels),
+		deny(policy+everyPeer("!has(p.ipBlock) || variables.denied.all(d, !cidr(d).containsCIDR(p.ipBlock.cidr) && "+
+			"(!cidr(p.ipBlock.cidr).containsCIDR(d) || has(p.ipBlock.except) && p.ipBlock.except.exists(e, cidr(e).containsCIDR(d))))"),
+			"a tenant's NetworkPolicy copy may not allow the cluster's or host's networks: every ipBlock must lie outside each denied range "+
+				"(private, shared, loopback, link-local, multicast, reserved) and list in except each one inside it"),
+		deny("request.operation == 'DELETE' || request.resource.resource != 'services' || !has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
+			"a tenant's Service copy may not set spec.externalIPs: they capture traffic to addresses the tenant does not own"),
+	}
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
 	"github.com/kplex-dev/kplex/internal/operator"
+	"github.com/kplex-dev/kplex/internal/syncer/networkpolicies"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -149,8 +150,9 @@ func TestOperatorIsolation(t *testing.T) {
 		wantForbidden(t, "delete the limit range", syncer.CoreV1().LimitRanges(ns).Delete(ctx, operator.LimitRangeName, metav1.DeleteOptions{}))
 
 		// Its own copies, labelled as the syncer labels them, it still writes.
-		own := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "web-default-0123456789",
-			Labels: map[string]string{translate.LabelManagedBy: "iso", translate.LabelTenant: "iso"}}}
+		tenant := map[string]string{translate.LabelManagedBy: "iso", translate.LabelTenant: "iso"}
+		own := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "web-default-0123456789", Labels: tenant},
+			Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: tenant}}}
 		if _, err := pols.Create(ctx, own, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("the syncer creates its own copy: %v", err)
 		}
@@ -163,6 +165,10 @@ func TestOperatorIsolation(t *testing.T) {
 				t.Errorf("policy %s after the attempts: %v %+v", name, err, p.Spec.Ingress)
 			}
 		}
+	})
+
+	t.Run("the tenant's syncer writes only policies confined to the tenant", func(t *testing.T) {
+		testSyncerPolicyContent(ctx, t, e.serviceAccountClient(ctx, ns, operator.ControlPlaneName), "iso", ns)
 	})
 }
 
@@ -339,4 +345,161 @@ func (e *operatorEnv) waitNamespaceExposes(ctx context.Context, ns string, want 
 		}
 		return (n.Labels[operator.LabelExposesServices] == "true") == want, fmt.Sprintf("labels %v", n.Labels)
 	})
+}
+
+// testSyncerPolicyContent: with the syncer's own token, every policy the real translation
+// makes is admitted, and a labelled policy that reaches beyond the tenant, of each kind a
+// hostile control plane could write, is refused with the rule it breaks; so is a Service
+// with externalIPs.
+func testSyncerPolicyContent(ctx context.Context, t *testing.T, syncer kubernetes.Interface, name, ns string) {
+	tr, err := translate.New(translate.Tenant{Name: name, HostNamespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pols := syncer.NetworkingV1().NetworkPolicies(ns)
+	namespaces := []corev1.Namespace{
+		{ObjectMeta: metav1.ObjectMeta{Name: "default", Labels: map[string]string{"team": "a"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: map[string]string{"team": "b"}}},
+	}
+	web := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
+	peers := func(p ...networkingv1.NetworkPolicyPeer) []networkingv1.NetworkPolicyPeer { return p }
+	block := func(cidr string, except ...string) networkingv1.NetworkPolicyPeer {
+		return networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: cidr, Except: except}}
+	}
+	port := []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(intstr.FromInt32(8080))}}
+	both := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}
+	for i, spec := range []networkingv1.NetworkPolicySpec{
+		{PolicyTypes: both}, // default deny
+		{PodSelector: *web, Ingress: []networkingv1.NetworkPolicyIngressRule{{}}, Egress: []networkingv1.NetworkPolicyEgressRule{{}}}, // anywhere
+		{Ingress: []networkingv1.NetworkPolicyIngressRule{{Ports: port, From: peers(networkingv1.NetworkPolicyPeer{PodSelector: web})}}},
+		{Ingress: []networkingv1.NetworkPolicyIngressRule{{From: peers(networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{
+			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"db"}}}}})}}},
+		{Ingress: []networkingv1.NetworkPolicyIngressRule{{From: peers(
+			networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{}},
+			networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "b"}}, PodSelector: web},
+			networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "none"}}},
+		)}}},
+		{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}, Egress: []networkingv1.NetworkPolicyEgressRule{
+			{To: peers(block("0.0.0.0/0", "1.2.3.0/24"), block("::/0"), block("8.8.8.0/24"), block("128.0.0.0/1"), block("2001:db8::/32"))},
+			{To: peers(block("10.244.0.0/16")), Ports: port}, // wholly denied: allows nothing
+			{To: peers(block("0.0.0.0/0", "10.0.0.0/8"), block("3.0.0.0/8", "3.1.0.0/16"))},
+		}},
+	} {
+		v := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("legit-%d", i)}, Spec: spec}
+		h, err := networkpolicies.HostPolicy(tr, v, tr.HostMeta(v), namespaces, networkpolicies.DeniedCIDRs())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Namespace = ns
+		if _, err := pols.Create(ctx, h, metav1.CreateOptions{}); err != nil {
+			t.Errorf("the syncer creates the translation of %+v: %v", spec, err)
+		}
+	}
+
+	// A legitimate copy, changed by a hostile control plane in one place each time.
+	tenant := map[string]string{translate.LabelManagedBy: name, translate.LabelTenant: name}
+	base := func() *networkingv1.NetworkPolicy {
+		v := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hostile"},
+			Spec: networkingv1.NetworkPolicySpec{
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{From: peers(networkingv1.NetworkPolicyPeer{PodSelector: web})}},
+				Egress:  []networkingv1.NetworkPolicyEgressRule{{To: peers(block("8.8.8.0/24"))}},
+			}}
+		h, err := networkpolicies.HostPolicy(tr, v, tr.HostMeta(v), namespaces, networkpolicies.DeniedCIDRs())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	const (
+		pods     = "spec.podSelector.matchLabels needs"
+		named    = "must name the peers of every rule"
+		nsSel    = "may not have a namespaceSelector peer"
+		podPeer  = "every peer podSelector.matchLabels needs"
+		networks = "may not allow the cluster's or host's networks"
+	)
+	ingressPeer := func(p networkingv1.NetworkPolicyPeer) func(*networkingv1.NetworkPolicy) {
+		return func(h *networkingv1.NetworkPolicy) { h.Spec.Ingress[0].From = append(h.Spec.Ingress[0].From, p) }
+	}
+	egressPeer := func(p networkingv1.NetworkPolicyPeer) func(*networkingv1.NetworkPolicy) {
+		return func(h *networkingv1.NetworkPolicy) { h.Spec.Egress[0].To = append(h.Spec.Egress[0].To, p) }
+	}
+	for _, tc := range []struct {
+		what   string
+		change func(*networkingv1.NetworkPolicy)
+		want   string
+	}{
+		{"select every pod of the namespace", func(h *networkingv1.NetworkPolicy) { h.Spec.PodSelector = metav1.LabelSelector{} }, pods},
+		{"select the control plane", func(h *networkingv1.NetworkPolicy) {
+			h.Spec.PodSelector = metav1.LabelSelector{MatchLabels: map[string]string{translate.LabelTenant: name}}
+		}, pods},
+		{"select pods labelled for another tenant", func(h *networkingv1.NetworkPolicy) {
+			h.Spec.PodSelector.MatchLabels[translate.LabelManagedBy] = "other"
+		}, pods},
+		{"admit from anywhere", func(h *networkingv1.NetworkPolicy) {
+			h.Spec.Ingress = append(h.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{Ports: port})
+		}, named},
+		{"send anywhere", func(h *networkingv1.NetworkPolicy) { h.Spec.Egress[0].To = nil }, named},
+		{"admit every namespace", ingressPeer(networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{}}), nsSel},
+		{"admit another tenant's pods by namespace", ingressPeer(networkingv1.NetworkPolicyPeer{
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "kplex-other"}},
+			PodSelector:       &metav1.LabelSelector{MatchLabels: tenant},
+		}), nsSel},
+		{"admit every pod of the namespace", ingressPeer(networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{}}), podPeer},
+		{"send to pods of half the tenant's labels", egressPeer(networkingv1.NetworkPolicyPeer{PodSelector: &metav1.LabelSelector{
+			MatchLabels: map[string]string{translate.LabelManagedBy: name, translate.LabelTenant: "other"}}}), podPeer},
+		{"admit the pod network", ingressPeer(block("10.244.0.0/16")), networks},
+		{"admit a private range whole", ingressPeer(block("10.0.0.0/8")), networks},
+		{"send to the IPv4 internet without excepts", egressPeer(block("0.0.0.0/0")), networks},
+		{"send to the IPv4 internet but the pod network", egressPeer(block("0.0.0.0/0", "192.168.0.0/16", "172.16.0.0/12", "100.64.0.0/10",
+			"127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/8", "192.0.0.0/24", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4")), networks},
+		{"send to cloud metadata", egressPeer(block("169.254.169.254/32")), networks},
+		{"send to the IPv6 internet without excepts", egressPeer(block("::/0")), networks},
+		{"send to unique-local IPv6", egressPeer(block("fd00::/8")), networks},
+		{"send to half of IPv4 with a narrow except", egressPeer(block("0.0.0.0/1", "10.0.0.0/16", "0.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8")), networks},
+	} {
+		h := base()
+		h.Namespace = ns
+		tc.change(h)
+		_, err := pols.Create(ctx, h, metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("the syncer may %s: %v, want refused with %q", tc.what, err, tc.want)
+		}
+		if err == nil { // so that the next case is judged, not refused as a duplicate
+			_ = pols.Delete(ctx, h.Name, metav1.DeleteOptions{})
+		}
+	}
+
+	// An admitted copy cannot be changed into a hostile one either.
+	h := base()
+	h.Namespace = ns
+	h, err = pols.Create(ctx, h, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("the syncer creates a legitimate copy: %v", err)
+	}
+	h.Spec.Ingress[0].From = append(h.Spec.Ingress[0].From, networkingv1.NetworkPolicyPeer{NamespaceSelector: &metav1.LabelSelector{}})
+	if _, err := pols.Update(ctx, h, metav1.UpdateOptions{}); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), nsSel) {
+		t.Errorf("the syncer opens its copy to every namespace: %v, want refused with %q", err, nsSel)
+	}
+	if err := pols.Delete(ctx, h.Name, metav1.DeleteOptions{}); err != nil {
+		t.Errorf("the syncer deletes its copy: %v", err)
+	}
+
+	svcs := syncer.CoreV1().Services(ns)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: tr.HostName("default", "ext"), Labels: tr.HostLabels("default", nil)},
+		Spec: corev1.ServiceSpec{Selector: tr.HostLabels("default", map[string]string{"app": "web"}),
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}}}
+	withIPs := svc.DeepCopy()
+	withIPs.Spec.ExternalIPs = []string{"10.96.0.1"}
+	const extIPs = "may not set spec.externalIPs"
+	if _, err := svcs.Create(ctx, withIPs, metav1.CreateOptions{}); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), extIPs) {
+		t.Errorf("the syncer creates a Service with externalIPs: %v, want refused with %q", err, extIPs)
+	}
+	got, err := svcs.Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("the syncer creates a Service copy: %v", err)
+	}
+	got.Spec.ExternalIPs = []string{"203.0.113.7"}
+	if _, err := svcs.Update(ctx, got, metav1.UpdateOptions{}); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), extIPs) {
+		t.Errorf("the syncer adds externalIPs to its Service copy: %v, want refused with %q", err, extIPs)
+	}
 }
