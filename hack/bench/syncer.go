@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -440,8 +441,9 @@ func writeSyncer(path string, r syncerResult) error {
 	perPodCPU := func(d time.Duration) string {
 		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000/float64(r.pods))
 	}
-	fmt.Fprintf(&b, "CPU time per pod (user + system, from the first create until the last pod was on the host): through the syncer %s (host kplexd %s, tenant kplexd %s); directly on the host %s.\n",
-		perPodCPU(r.hostCPU+r.tenantCPU), perPodCPU(r.hostCPU), perPodCPU(r.tenantCPU), perPodCPU(r.directCPU))
+	cores := func(d time.Duration) string { return fmt.Sprintf("%.1f", d.Seconds()/float64(r.pods)*float64(r.rate)) }
+	fmt.Fprintf(&b, "CPU time per pod (user + system, from the first create until the last pod was on the host): through the syncer %s (host kplexd %s, tenant kplexd %s); directly on the host %s. At %d pods/s that is %s cores through the syncer and %s directly, on this machine's %d.\n",
+		perPodCPU(r.hostCPU+r.tenantCPU), perPodCPU(r.hostCPU), perPodCPU(r.tenantCPU), perPodCPU(r.directCPU), r.rate, cores(r.hostCPU+r.tenantCPU), cores(r.directCPU), runtime.NumCPU())
 	fmt.Fprintf(&b, "Floor from the issue: p99 <= 100 ms per pod at 50 pods/s (kplexd: %s).\n%s\n", lat(percentile(r.toHost, .99)), syncerEnd)
 	return replaceSection(path, syncerBegin, syncerEnd, b.String())
 }
