@@ -24,6 +24,8 @@ type target struct {
 	id      string
 	name    string
 	resolve func(ctx context.Context, e *env) (addr, skip string, err error)
+	// note, when set, adds to the evidence what was left aside to choose the address.
+	note func(o *otherTenant) string
 }
 
 // probeResults are the probe pod's answers by target id.
@@ -32,6 +34,7 @@ type probeResults struct {
 	addrs map[string]string
 	skips map[string]string
 	errs  map[string]string
+	notes map[string]string
 }
 
 // controlTargets are the tenant's own pod and Service: they must be reachable, else the
@@ -41,17 +44,17 @@ var controlTargets = []string{"own-pod", "own-service"}
 // networkTargets are what a hostile tenant's pod tries to reach; the controls first.
 func networkTargets() []target {
 	return []target{
-		{"own-pod", "control: the tenant's own pod is reachable", ownPod},
-		{"own-service", "control: the tenant's own service is reachable", ownService},
-		{"other-pod", "another tenant's pod IP", otherPodAddr},
-		{"other-service", "another tenant's service ClusterIP", otherServiceAddr},
-		{"other-api-service", "another tenant's API server Service", otherAPIServiceAddr},
-		{"other-api-pod", "another tenant's API server pod", otherAPIPodAddr},
-		{"host-api-service", "the host API server (kubernetes Service)", hostAPIServiceAddr},
-		{"host-api-endpoint", "the host API server (its endpoint)", hostAPIEndpointAddr},
+		{"own-pod", "control: the tenant's own pod is reachable", ownPod, nil},
+		{"own-service", "control: the tenant's own service is reachable", ownService, nil},
+		{"other-pod", "another tenant's pod IP", otherPodAddr, func(o *otherTenant) string { return o.PodTarget.note }},
+		{"other-service", "another tenant's service ClusterIP", otherServiceAddr, func(o *otherTenant) string { return o.ServiceTarget.note }},
+		{"other-api-service", "another tenant's API server Service", otherAPIServiceAddr, nil},
+		{"other-api-pod", "another tenant's API server pod", otherAPIPodAddr, nil},
+		{"host-api-service", "the host API server (kubernetes Service)", hostAPIServiceAddr, nil},
+		{"host-api-endpoint", "the host API server (its endpoint)", hostAPIEndpointAddr, nil},
 		{"metadata", "the cloud metadata address " + metadataAddress, func(context.Context, *env) (string, string, error) {
 			return metadataAddress, "", nil
-		}},
+		}, nil},
 	}
 }
 
@@ -74,6 +77,10 @@ func (r *probeResults) outcome(id string) (Outcome, string) {
 	}
 	addr := r.addrs[id]
 	open, ok := r.open[id]
+	note := ""
+	if n := r.notes[id]; n != "" {
+		note = "; " + n
+	}
 	switch {
 	case !ok:
 		return Error, "the probe pod printed no result for " + addr
@@ -82,9 +89,9 @@ func (r *probeResults) outcome(id string) (Outcome, string) {
 	case isControl(id):
 		return Error, "nc -w 3 " + addr + ": no connection"
 	case open:
-		return Fail, "nc -w 3 " + addr + ": connected from the tenant's pod"
+		return Fail, "nc -w 3 " + addr + ": connected from the tenant's pod" + note
 	}
-	return Pass, "nc -w 3 " + addr + ": no connection (refused or timed out)"
+	return Pass, "nc -w 3 " + addr + ": no connection (refused or timed out)" + note
 }
 
 func isControl(id string) bool {
@@ -105,7 +112,7 @@ const (
 // runProbe starts the tenant's own web pod and Service, resolves every target, runs the
 // probe pod and reads its answers. It returns why the network checks cannot tell, or "".
 func runProbe(ctx context.Context, e *env) string {
-	r := &probeResults{open: map[string]bool{}, addrs: map[string]string{}, skips: map[string]string{}, errs: map[string]string{}}
+	r := &probeResults{open: map[string]bool{}, addrs: map[string]string{}, skips: map[string]string{}, errs: map[string]string{}, notes: map[string]string{}}
 	e.net = r
 	if why := e.startWeb(ctx); why != "" {
 		return why
@@ -126,6 +133,9 @@ func runProbe(ctx context.Context, e *env) string {
 			}
 			r.addrs[t.id] = addr
 			args = append(args, t.id, host, port)
+			if o, _ := e.otherTenant(ctx); o != nil && t.note != nil {
+				r.notes[t.id] = t.note(o)
+			}
 		}
 	}
 	ownPod, ok := r.addrs["own-pod"]
@@ -288,25 +298,11 @@ func withOther(ctx context.Context, e *env, addr func(o *otherTenant) (string, s
 }
 
 func otherPodAddr(ctx context.Context, e *env) (string, string, error) {
-	return withOther(ctx, e, func(o *otherTenant) (string, string) {
-		if o.Pod == nil {
-			return "", "tenant " + o.Name + " runs no workload pod"
-		}
-		port := tcpPort(o.Pod)
-		if port == 0 {
-			port = 80 // declares none: a closed port cannot be told from a blocked one
-		}
-		return net.JoinHostPort(o.Pod.Status.PodIP, strconv.Itoa(int(port))), ""
-	})
+	return withOther(ctx, e, func(o *otherTenant) (string, string) { return o.PodTarget.addr, o.PodSkip })
 }
 
 func otherServiceAddr(ctx context.Context, e *env) (string, string, error) {
-	return withOther(ctx, e, func(o *otherTenant) (string, string) {
-		if o.Service == nil {
-			return "", "tenant " + o.Name + " has no workload Service with a ClusterIP"
-		}
-		return net.JoinHostPort(o.Service.Spec.ClusterIP, strconv.Itoa(int(o.Service.Spec.Ports[0].Port))), ""
-	})
+	return withOther(ctx, e, func(o *otherTenant) (string, string) { return o.ServiceTarget.addr, o.ServiceSkip })
 }
 
 func otherAPIServiceAddr(ctx context.Context, e *env) (string, string, error) {

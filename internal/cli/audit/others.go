@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -20,8 +21,11 @@ type otherTenant struct {
 	// Pod is one of its running workload pods (one with a declared TCP port when it has
 	// one), nil when it runs none.
 	Pod *corev1.Pod
-	// Service is one of its workload Services with a ClusterIP, nil when it has none.
-	Service *corev1.Service
+	// PodTarget and ServiceTarget are the pod address and the Service ClusterIP address the
+	// network checks aim at: none the tenant exposes on purpose (exposure.pickPod,
+	// exposure.pickService). When there is none, the Skip field says why.
+	PodTarget, ServiceTarget addrTarget
+	PodSkip, ServiceSkip     string
 	// APIService and APIPod are its control plane.
 	APIService *corev1.Service
 	APIPod     *corev1.Pod
@@ -68,8 +72,13 @@ func (e *env) readTenant(ctx context.Context, name string) (*otherTenant, error)
 	if err := e.host.Client.List(ctx, pods, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("list the pods of host namespace %s: %w", ns, e.host.Explain(err))
 	}
+	pols := &networkingv1.NetworkPolicyList{}
+	if err := e.host.Client.List(ctx, pols, client.InNamespace(ns), client.HasLabels{operator.LabelExposedService}); err != nil {
+		return nil, fmt.Errorf("list the exposure policies of host namespace %s: %w", ns, e.host.Explain(err))
+	}
 	o := &otherTenant{Name: name}
 	var cpSelector labels.Selector
+	var workloadSvcs []*corev1.Service
 	for i := range svcs.Items {
 		s := &svcs.Items[i]
 		switch {
@@ -77,13 +86,14 @@ func (e *env) readTenant(ctx context.Context, name string) (*otherTenant, error)
 			o.APIService = s
 			cpSelector = labels.SelectorFromSet(s.Spec.Selector)
 		case s.Name == operator.DNSServiceName || s.Spec.ClusterIP == "" || s.Spec.ClusterIP == corev1.ClusterIPNone || len(s.Spec.Ports) == 0:
-		case o.Service == nil:
-			o.Service = s
+		default:
+			workloadSvcs = append(workloadSvcs, s)
 		}
 	}
 	if o.APIService == nil || len(o.APIService.Spec.Selector) == 0 {
 		return nil, nil
 	}
+	var workloadPods []*corev1.Pod
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" || p.DeletionTimestamp != nil {
@@ -92,12 +102,28 @@ func (e *env) readTenant(ctx context.Context, name string) (*otherTenant, error)
 		switch {
 		case cpSelector.Matches(labels.Set(p.Labels)):
 			o.APIPod = p
-		case o.Pod == nil || (tcpPort(o.Pod) == 0 && tcpPort(p) != 0):
-			o.Pod = p
+		default:
+			workloadPods = append(workloadPods, p)
+			if o.Pod == nil || (tcpPort(o.Pod) == 0 && tcpPort(p) != 0) {
+				o.Pod = p
+			}
 		}
 	}
 	if o.APIPod == nil {
 		return nil, nil
+	}
+	x := exposure(pols.Items)
+	if o.Pod == nil {
+		o.PodSkip = "tenant " + name + " runs no workload pod"
+	} else if t, why, ok := x.pickPod(name, workloadPods); ok {
+		o.PodTarget = t
+	} else {
+		o.PodSkip = why
+	}
+	if t, why, ok := x.pickService(name, workloadSvcs, workloadPods); ok {
+		o.ServiceTarget = t
+	} else {
+		o.ServiceSkip = why
 	}
 	return o, nil
 }
