@@ -57,43 +57,40 @@ func (p *pending) update(key types.NamespacedName, uid types.UID, f func(*pendin
 // pod reports for how much longer the host pod of key (uid) counts as just created
 // (zero or less: not).
 func (p *pending) pod(key types.NamespacedName, uid types.UID, now time.Time) time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	w, ok := p.m[key]
-	if !ok || w.uid != uid || w.pod.IsZero() {
-		return 0
-	}
-	return pendingTTL - now.Sub(w.pod)
+	return p.left(key, uid, now, podWrite)
 }
 
 // token reports for how much longer the token Secret of key (uid) counts as just written
 // (zero or less: not).
 func (p *pending) token(key types.NamespacedName, uid types.UID, now time.Time) time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	w, ok := p.m[key]
-	if !ok || w.uid != uid || w.token.IsZero() {
-		return 0
-	}
-	return pendingTTL - now.Sub(w.token)
+	return p.left(key, uid, now, tokenWrite)
 }
 
 // seenPod forgets the host pod of key: the cache shows it (or the pod is gone).
-func (p *pending) seenPod(key types.NamespacedName) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if w, ok := p.m[key]; ok {
-		w.pod = time.Time{}
-		p.put(key, w)
-	}
-}
+func (p *pending) seenPod(key types.NamespacedName) { p.seen(key, podWrite) }
 
 // seenToken forgets the token Secret of key: the cache shows it.
-func (p *pending) seenToken(key types.NamespacedName) {
+func (p *pending) seenToken(key types.NamespacedName) { p.seen(key, tokenWrite) }
+
+// podWrite and tokenWrite pick one of the writes recorded for a virtual pod.
+func podWrite(w *pendingWrites) *time.Time   { return &w.pod }
+func tokenWrite(w *pendingWrites) *time.Time { return &w.token }
+
+func (p *pending) left(key types.NamespacedName, uid types.UID, now time.Time, write func(*pendingWrites) *time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w, ok := p.m[key]
+	if !ok || w.uid != uid || write(&w).IsZero() {
+		return 0
+	}
+	return pendingTTL - now.Sub(*write(&w))
+}
+
+func (p *pending) seen(key types.NamespacedName, write func(*pendingWrites) *time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if w, ok := p.m[key]; ok {
-		w.token = time.Time{}
+		*write(&w) = time.Time{}
 		p.put(key, w)
 	}
 }
