@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/kplex-dev/kplex/internal/activity"
 )
 
 // leaf is a certificate issued by one of the CAs, stored as name.crt/name.key.
@@ -27,7 +29,7 @@ func clusterLeaves(opts Options) []leaf {
 		client(ClientControllerManager, "system:kube-controller-manager"),
 		client(ClientScheduler, "system:kube-scheduler"),
 		client(ClientAPIServerKubeletClient, APIServerKubeletClientCN, "system:masters"),
-		client(ClientKplex, "kplex:syncer", "kplex:components"),
+		client(ClientKplex, "kplex:syncer", activity.ComponentsGroup), // its requests are not the tenant's activity
 	}
 }
 
