@@ -11,32 +11,36 @@ import (
 	"time"
 )
 
-// tunnel keeps one local address open for the whole run of kplex connect and passes each
-// connection to the port-forward that runs at that moment. client-go ends a port-forward
-// at the first error of any one of its connections (a connection that the API server
-// closed while the pod still wrote to it is enough, and the end of every kubectl exec
-// causes one), and the control plane's pod changes when it restarts or wakes: so the
-// tunnel starts a new port-forward, to the pod ready then, whenever one ends, and the
-// kubeconfig's address never changes.
+// tunnel keeps one local address open for the whole run of kplex connect and gives each
+// local connection a port-forward of its own, to the control-plane pod ready at that
+// moment. client-go ends a port-forward, with every connection it carries, at the first
+// error of any one of them (a connection that the API server closed while the pod still
+// wrote to it is enough, and the end of a kubectl exec causes one); a port-forward per
+// connection confines that to the connection that failed, so kubectl's long-lived HTTP/2
+// connection survives an exec. The pod also changes when the control plane restarts or
+// wakes: each new connection finds the pod ready then, and waits for one.
 type tunnel struct {
 	l      net.Listener
 	start  func(ctx context.Context) (*forwarding, error)
 	errOut io.Writer
-	// wait bounds how long a new connection waits for a port-forward to run.
+	pod    string // the pod of the first port-forward, for the message
+	// wait bounds how long a new connection waits for a port-forward to start.
 	wait time.Duration
 
-	mu    sync.Mutex
-	cur   *forwarding   // nil while none runs
-	ready chan struct{} // closed once cur is set
+	mu      sync.Mutex
+	lastErr string // the last failure reported, so that a repeated one is said once
 }
 
-// restartBackoff bounds the pause between failed starts of a port-forward.
-const restartBackoff = 5 * time.Second
+// retryBackoff bounds the pause between failed starts of a connection's port-forward.
+const retryBackoff = 2 * time.Second
 
-// openTunnel starts the first port-forward (its error is returned: nothing listens yet)
-// and listens on a free port of 127.0.0.1. The tunnel serves until ctx ends.
+// openTunnel starts one port-forward to check that forwarding works (its error is
+// returned: nothing listens yet), then listens on a free port of 127.0.0.1. The tunnel
+// serves until ctx ends.
 func openTunnel(ctx context.Context, start func(ctx context.Context) (*forwarding, error), errOut io.Writer) (*tunnel, error) {
-	fw, err := start(ctx)
+	fctx, cancel := context.WithCancel(ctx)
+	fw, err := start(fctx)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -44,10 +48,8 @@ func openTunnel(ctx context.Context, start func(ctx context.Context) (*forwardin
 	if err != nil {
 		return nil, fmt.Errorf("listen on 127.0.0.1: %w", err)
 	}
-	t := &tunnel{l: l, start: start, errOut: errOut, wait: 30 * time.Second, ready: make(chan struct{})}
-	t.set(fw)
+	t := &tunnel{l: l, start: start, errOut: errOut, pod: fw.Pod, wait: 30 * time.Second}
 	context.AfterFunc(ctx, func() { l.Close() })
-	go t.keep(ctx, fw)
 	go t.serve(ctx)
 	return t, nil
 }
@@ -55,60 +57,8 @@ func openTunnel(ctx context.Context, start func(ctx context.Context) (*forwardin
 // LocalPort is the port the kubeconfig points at.
 func (t *tunnel) LocalPort() int { return t.l.Addr().(*net.TCPAddr).Port }
 
-// Pod is the pod the current port-forward reaches, "" while none runs.
-func (t *tunnel) Pod() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.cur == nil {
-		return ""
-	}
-	return t.cur.Pod
-}
-
-func (t *tunnel) set(fw *forwarding) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.cur = fw
-	if fw != nil {
-		close(t.ready)
-	} else {
-		t.ready = make(chan struct{})
-	}
-}
-
-// keep starts a new port-forward whenever the current one ends, until ctx ends.
-func (t *tunnel) keep(ctx context.Context, fw *forwarding) {
-	for {
-		var err error
-		select {
-		case <-ctx.Done():
-			return
-		case err = <-fw.Done:
-		}
-		t.set(nil)
-		fmt.Fprintf(t.errOut, "port-forward to pod %s ended (%v): forwarding again\n", fw.Pod, err)
-		last := ""
-		for delay := 250 * time.Millisecond; ; delay = min(2*delay, restartBackoff) {
-			if fw, err = t.start(ctx); err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			if err.Error() != last { // a sleeping tenant fails the same way for minutes
-				fmt.Fprintf(t.errOut, "forwarding again failed, retrying: %v\n", err)
-				last = err.Error()
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(delay):
-			}
-		}
-		t.set(fw)
-		fmt.Fprintf(t.errOut, "forwarding 127.0.0.1:%d to pod %s again\n", t.LocalPort(), fw.Pod)
-	}
-}
+// Pod is the pod the first port-forward reached.
+func (t *tunnel) Pod() string { return t.pod }
 
 // serve accepts local connections until the listener closes.
 func (t *tunnel) serve(ctx context.Context) {
@@ -125,21 +75,24 @@ func (t *tunnel) serve(ctx context.Context) {
 	}
 }
 
-// pass relays c to the current port-forward, waiting for one to run.
+// pass relays c through a port-forward of its own, which ends with it.
 func (t *tunnel) pass(ctx context.Context, c net.Conn) {
 	defer c.Close()
-	port, err := t.current(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the connection's port-forward
+	fw, err := t.forward(ctx)
 	if err != nil {
 		return
 	}
 	var d net.Dialer
-	b, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
+	b, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(fw.LocalPort))))
 	if err != nil {
 		return
 	}
 	defer b.Close()
-	// The first direction to end closes both (the deferred Closes): a TLS client never
-	// half-closes, and a port-forward that died must not leave the client waiting.
+	// The first direction to end, or the port-forward's end, closes both (the deferred
+	// Closes): a TLS client never half-closes, and a dead port-forward must not leave the
+	// client waiting.
 	done := make(chan struct{}, 2)
 	relay := func(dst, src net.Conn) {
 		_, _ = io.Copy(dst, src)
@@ -149,27 +102,48 @@ func (t *tunnel) pass(ctx context.Context, c net.Conn) {
 	go relay(c, b)
 	select {
 	case <-done:
+	case <-fw.Done:
 	case <-ctx.Done():
 	}
 }
 
-// current is the local port of the running port-forward, waiting up to t.wait for one.
-func (t *tunnel) current(ctx context.Context) (uint16, error) {
-	timer := time.NewTimer(t.wait)
-	defer timer.Stop()
-	for {
-		t.mu.Lock()
-		fw, ready := t.cur, t.ready
-		t.mu.Unlock()
-		if fw != nil {
-			return fw.LocalPort, nil
+// forward starts a port-forward for one connection, retrying for up to t.wait while the
+// control plane has no ready pod (a restart, a wake). The port-forward lives as long as
+// ctx: the retries have a deadline of their own.
+func (t *tunnel) forward(ctx context.Context) (*forwarding, error) {
+	deadline := time.NewTimer(t.wait)
+	defer deadline.Stop()
+	for delay := 250 * time.Millisecond; ; delay = min(2*delay, retryBackoff) {
+		fw, err := t.start(ctx)
+		if err == nil {
+			t.report(nil)
+			return fw, nil
 		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		t.report(err)
 		select {
-		case <-ready:
-		case <-timer.C:
-			return 0, errors.New("no port-forward running")
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return nil, err
+		case <-deadline.C:
+			return nil, err
+		case <-time.After(delay):
 		}
+	}
+}
+
+// report says a failure once however many connections meet it (a sleeping tenant fails
+// the same way for minutes), and that forwarding works again after one.
+func (t *tunnel) report(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case err == nil && t.lastErr != "":
+		fmt.Fprintf(t.errOut, "forwarding 127.0.0.1:%d works again\n", t.LocalPort())
+		t.lastErr = ""
+	case err != nil && err.Error() != t.lastErr:
+		fmt.Fprintf(t.errOut, "forwarding a connection failed, retrying: %v\n", err)
+		t.lastErr = err.Error()
 	}
 }

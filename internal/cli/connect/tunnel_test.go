@@ -14,12 +14,11 @@ import (
 	"time"
 )
 
-// backend plays one port-forward: a local server that greets each connection with its
-// name, and the Done channel that client-go's forwarder would report its end on.
+// backend plays a control-plane pod behind port-forwards: a local server that greets each
+// connection with its name, then echoes.
 type backend struct {
 	name string
 	l    net.Listener
-	done chan error
 }
 
 func newBackend(t *testing.T, name string) *backend {
@@ -35,16 +34,14 @@ func newBackend(t *testing.T, name string) *backend {
 			if err != nil {
 				return
 			}
-			fmt.Fprintln(c, name)
-			_, _ = io.Copy(c, c) // then echo
-			c.Close()
+			go func() {
+				fmt.Fprintln(c, name)
+				_, _ = io.Copy(c, c) // then echo
+				c.Close()
+			}()
 		}
 	}()
-	return &backend{name: name, l: l, done: make(chan error, 1)}
-}
-
-func (b *backend) forwarding() *forwarding {
-	return &forwarding{LocalPort: uint16(b.l.Addr().(*net.TCPAddr).Port), Pod: b.name, Done: b.done}
+	return &backend{name: name, l: l}
 }
 
 // greeting connects to the tunnel and returns the name of the backend that answered.
@@ -71,29 +68,30 @@ func greet(port int) (string, error) {
 	return strings.TrimSuffix(line, "\n"), nil
 }
 
-// TestTunnelOutlivesPortForwards: the local port stays the same while port-forwards end
-// and are started again (client-go ends one at its first failed connection, and the pod
-// changes on a restart); connections made while none runs wait for the next one.
-func TestTunnelOutlivesPortForwards(t *testing.T) {
+// TestTunnelPortForwardPerConnection: every local connection gets a port-forward of its
+// own, so one that ends (client-go ends a port-forward at its first failed connection)
+// takes no other connection with it; connections made while the control plane has no
+// ready pod wait for one, and the failure is said once; the local port never changes.
+func TestTunnelPortForwardPerConnection(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	first, second := newBackend(t, "pod-1"), newBackend(t, "pod-2")
 	var mu sync.Mutex
-	starts, failures := 0, 0
-	release := make(chan struct{})
+	current, failing := first, false
+	var stopped []*backend // a forwarding's context ended
+	var dones []chan error // one per port-forward started
 	start := func(ctx context.Context) (*forwarding, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		starts++
-		switch {
-		case starts == 1:
-			return first.forwarding(), nil
-		case failures < 2: // the control plane is not ready yet
-			failures++
+		if failing {
 			return nil, errors.New("no ready control-plane pod")
 		}
-		<-release
-		return second.forwarding(), nil
+		b := current
+		done := make(chan error, 1)
+		fw := &forwarding{LocalPort: uint16(b.l.Addr().(*net.TCPAddr).Port), Pod: b.name, Done: done}
+		dones = append(dones, done)
+		context.AfterFunc(ctx, func() { mu.Lock(); stopped = append(stopped, b); mu.Unlock() })
+		return fw, nil
 	}
 	var log safeBuffer
 	tun, err := openTunnel(ctx, start, &log)
@@ -101,13 +99,49 @@ func TestTunnelOutlivesPortForwards(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := tun.LocalPort()
-	if got := greeting(t, port); got != "pod-1" {
-		t.Fatalf("first connection reached %q, want pod-1", got)
+
+	// A long-lived connection, then another whose port-forward ends under it.
+	long, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Close()
+	r := bufio.NewReader(long)
+	if line, err := r.ReadString('\n'); err != nil || line != "pod-1\n" {
+		t.Fatalf("long-lived connection: %q %v", line, err)
+	}
+	short, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer short.Close()
+	if line, err := bufio.NewReader(short).ReadString('\n'); err != nil || line != "pod-1\n" {
+		t.Fatalf("second connection: %q %v", line, err)
+	}
+	mu.Lock()
+	n := len(dones)
+	last := dones[n-1]
+	mu.Unlock()
+	if n != 3 { // the check at open, and one per connection
+		t.Fatalf("%d port-forwards started, want 3 (one to check, one per connection)", n)
+	}
+	last <- errors.New("lost connection to pod")
+	_ = short.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := short.Read(make([]byte, 1)); err == nil {
+		t.Error("the connection whose port-forward ended is still open")
+	}
+	fmt.Fprintln(long, "still here")
+	_ = long.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := r.ReadString('\n'); err != nil || line != "still here\n" {
+		t.Errorf("the long-lived connection after another's port-forward ended: %q %v", line, err)
 	}
 
-	first.done <- errors.New("lost connection to pod")
+	// The control plane restarts: no ready pod for a while, then another.
+	mu.Lock()
+	failing, current = true, second
+	mu.Unlock()
 	answered := make(chan string, 1)
-	go func() { // made while no port-forward runs
+	go func() {
 		name, err := greet(port)
 		if err != nil {
 			name = err.Error()
@@ -116,26 +150,28 @@ func TestTunnelOutlivesPortForwards(t *testing.T) {
 	}()
 	select {
 	case got := <-answered:
-		t.Fatalf("a connection was answered by %q while no port-forward ran", got)
+		t.Fatalf("a connection was answered by %q while no pod was ready", got)
 	case <-time.After(time.Second):
 	}
-	close(release)
+	mu.Lock()
+	failing = false
+	mu.Unlock()
 	if got := <-answered; got != "pod-2" {
 		t.Errorf("the waiting connection reached %q, want pod-2", got)
 	}
-	if got := greeting(t, port); got != "pod-2" {
-		t.Errorf("a new connection reached %q, want pod-2", got)
+	if n := log.count("retrying: no ready control-plane pod"); n != 1 {
+		t.Errorf("the failure was said %d times, want once:\n%s", n, log.String())
 	}
-	if tun.Pod() != "pod-2" {
-		t.Errorf("tunnel reports pod %q, want pod-2", tun.Pod())
+	if !log.contains("works again") {
+		t.Errorf("log does not say forwarding works again:\n%s", log.String())
 	}
-	for _, want := range []string{"port-forward to pod pod-1 ended (lost connection to pod)", "retrying: no ready control-plane pod", "to pod pod-2 again"} {
-		if !log.contains(want) {
-			t.Errorf("log lacks %q:\n%s", want, log.String())
-		}
+	mu.Lock()
+	if len(stopped) < 2 {
+		t.Errorf("port-forwards stopped: %d, want at least the check's and the ended connection's", len(stopped))
 	}
-	if n := log.count("retrying"); n != 1 {
-		t.Errorf("the same failure was logged %d times, want once:\n%s", n, log.String())
+	mu.Unlock()
+	if tun.LocalPort() != port || tun.Pod() != "pod-1" {
+		t.Errorf("tunnel port %d pod %q", tun.LocalPort(), tun.Pod())
 	}
 
 	cancel()
