@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/kplex-dev/kplex/internal/syncer/events"
@@ -160,12 +161,17 @@ func TestSyncerEvents(t *testing.T) {
 // holdHostPod sets the finalizers of a host pod.
 func (e *syncEnv) holdHostPod(ctx context.Context, t *testing.T, name string, finalizers []string) {
 	t.Helper()
-	p, err := e.hostAdmin.CoreV1().Pods(hostNS).Get(ctx, name, metav1.GetOptions{})
+	// The syncer may write the pod meanwhile (its token, its status): read it again then.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		p, err := e.hostAdmin.CoreV1().Pods(hostNS).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		p.Finalizers = finalizers
+		_, err = e.hostAdmin.CoreV1().Pods(hostNS).Update(ctx, p, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	p.Finalizers = finalizers
-	if _, err := e.hostAdmin.CoreV1().Pods(hostNS).Update(ctx, p, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("set finalizers of host pod %s: %v", name, err)
 	}
 }
