@@ -64,7 +64,7 @@ func NewClient(ctx context.Context, cfg *rest.Config, services labels.Selector, 
 
 // DialAddress returns a Dial that connects over TCP to address(vc).
 func DialAddress(address func(vc string) string) func(ctx context.Context, vc string) (net.Conn, error) {
-	return DialAddressContext(func(_ context.Context, vc string) (string, error) { return address(vc), nil })
+	return dialVia(func(_ context.Context, vc string) (string, error) { return address(vc), nil })
 }
 
 // errNoClusterIP: the Service has no address yet (or is headless).
@@ -74,7 +74,7 @@ var errNoClusterIP = errors.New("no cluster IP")
 // service(vc), read through r. It needs no cluster DNS: a host's pods may resolve only
 // outside names (the devhost's do), and the gateway must not depend on one more service.
 func DialService(r client.Reader, service func(vc string) types.NamespacedName) func(ctx context.Context, vc string) (net.Conn, error) {
-	return DialAddressContext(func(ctx context.Context, vc string) (string, error) {
+	return dialVia(func(ctx context.Context, vc string) (string, error) {
 		key := service(vc)
 		svc := &corev1.Service{}
 		if err := r.Get(ctx, key, svc); err != nil {
@@ -91,9 +91,9 @@ func DialService(r client.Reader, service func(vc string) types.NamespacedName) 
 	})
 }
 
-// DialAddressContext returns a Dial that connects over TCP to the address that address
+// dialVia returns a Dial that connects over TCP to the address that address
 // finds for vc.
-func DialAddressContext(address func(ctx context.Context, vc string) (string, error)) func(ctx context.Context, vc string) (net.Conn, error) {
+func dialVia(address func(ctx context.Context, vc string) (string, error)) func(ctx context.Context, vc string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	return func(ctx context.Context, vc string) (net.Conn, error) {
 		a, err := address(ctx, vc)
