@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -20,10 +21,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/kplex-dev/kplex/internal/syncer/hostwatch"
+	"github.com/kplex-dev/kplex/internal/syncer/podisolation"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -56,6 +59,10 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 		For(&corev1.Pod{}).
 		WatchesRawSource(hostwatch.Copies(r.Host, &corev1.Pod{}, r.Translator)).
 		WatchesRawSource(source.Kind(hostCache, &corev1.Secret{}, handler.TypedEnqueueRequestsFromMapFunc(r.tokenToVirtual))).
+		// A policy's spec decides which pods of its namespace it isolates; its labels and
+		// annotations do not (generation changes only with the spec).
+		Watches(&networkingv1.NetworkPolicy{}, handler.EnqueueRequestsFromMapFunc(r.namespacePods),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		WithLogConstructor(hostwatch.Logger(r.Log, "pod")).
 		Complete(r)
@@ -73,6 +80,21 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 			return r.Log.WithValues("hostPod", req.Name)
 		}).
 		Complete(&orphans{r})
+}
+
+// namespacePods maps a NetworkPolicy to every pod of its namespace, whose isolation it may
+// change. A pod's own label changes reach Reconcile as pod events.
+func (r *Reconciler) namespacePods(ctx context.Context, p client.Object) []reconcile.Request {
+	var list corev1.PodList
+	if err := r.Virtual.List(ctx, &list, client.InNamespace(p.GetNamespace())); err != nil {
+		r.Log.Error(err, "Cannot list the pods a network policy may isolate", "namespace", p.GetNamespace(), "networkPolicy", p.GetName())
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
 }
 
 // tokenToVirtual maps a token Secret to its pod: a deleted or changed token is put back.
@@ -162,6 +184,13 @@ func (r *Reconciler) desired(ctx context.Context, vpod *corev1.Pod) (*corev1.Pod
 		opts.ServiceEnv = ServiceEnv(svcs.Items)
 	}
 	hpod, needsToken := HostPod(r.Translator, vpod, opts)
+	// The tenant's NetworkPolicies isolate the pod in the virtual cluster: the labels make
+	// the host's same-tenant allows step aside (podisolation.LabelIngressIsolated).
+	var policies networkingv1.NetworkPolicyList
+	if err := r.Virtual.List(ctx, &policies, client.InNamespace(vpod.Namespace)); err != nil {
+		return nil, false, fmt.Errorf("list network policies isolating %s/%s: %w", vpod.Namespace, vpod.Name, err)
+	}
+	podisolation.Of(vpod.Namespace, vpod.Labels, policies.Items).SetLabels(hpod.Labels)
 	return hpod, needsToken, nil
 }
 
