@@ -21,9 +21,8 @@ import (
 
 // Options are the flags of kplex create.
 type Options struct {
-	Spec    SpecFlags
-	Wait    bool
-	Timeout time.Duration
+	Spec SpecFlags
+	Wait poll.Wait
 }
 
 // NewCommand returns `kplex create`.
@@ -57,12 +56,11 @@ With --wait, shows the phase and condition reasons as they change until it is Re
 	f.Int32Var(&o.Spec.SyncQPS, "sync-qps", 0, "syncer queries per second to each API server (0: kplexd's default)")
 	f.DurationVar(&o.Spec.SleepAfter, "sleep-after", 0, "put the cluster to sleep after this long without use of its API, e.g. 30m (0: never by itself)")
 	f.Int32Var(&o.Spec.SyncBurst, "sync-burst", 0, "syncer burst to each API server (0: kplexd's default)")
-	f.BoolVar(&o.Wait, "wait", false, "wait until the virtual cluster is Ready")
-	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	o.Wait.AddFlags(f, "the virtual cluster is Ready", false, 5*time.Minute)
 	return cmd
 }
 
-// Run creates the VirtualCluster and, with o.Wait, waits for it.
+// Run creates the VirtualCluster and, with --wait, waits for it.
 func Run(ctx context.Context, h *host.Host, s output.Streams, name string, spec v1alpha1.VirtualClusterSpec, o Options) error {
 	vc := &v1alpha1.VirtualCluster{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
 	if err := h.Client.Create(ctx, vc); err != nil {
@@ -75,10 +73,10 @@ func Run(ctx context.Context, h *host.Host, s output.Streams, name string, spec 
 		return fmt.Errorf("create virtual cluster %s: %w", name, h.Explain(err))
 	}
 	fmt.Fprintf(s.Out, "virtualcluster %s created (host namespace %s)\n", name, v1alpha1.HostNamespace(name))
-	if !o.Wait {
+	if !o.Wait.Enabled {
 		return nil
 	}
-	if err := WaitReady(ctx, h, s, name, o.Timeout); err != nil {
+	if err := WaitReady(ctx, h, s, name, o.Wait.Timeout); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.Out, "virtualcluster %s is Ready: kplex connect %s\n", name, name)

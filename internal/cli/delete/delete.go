@@ -24,8 +24,7 @@ import (
 
 // Options are the flags of kplex delete.
 type Options struct {
-	Wait    bool
-	Timeout time.Duration
+	Wait poll.Wait
 }
 
 // NewCommand returns `kplex delete`.
@@ -42,8 +41,7 @@ returns when all of that is gone.`,
 			return Run(ctx, hc, s, a[0], o)
 		}),
 	}
-	cmd.Flags().BoolVar(&o.Wait, "wait", false, "wait until the virtual cluster and its host namespace are gone")
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	o.Wait.AddFlags(cmd.Flags(), "the virtual cluster and its host namespace are gone", false, 5*time.Minute)
 	return cmd
 }
 
@@ -57,10 +55,10 @@ func Run(ctx context.Context, h *host.Host, s output.Streams, name string, o Opt
 		return fmt.Errorf("delete virtual cluster %s: %w", name, h.Explain(err))
 	}
 	fmt.Fprintf(s.Out, "virtualcluster %s deletion requested\n", name)
-	if !o.Wait {
+	if !o.Wait.Enabled {
 		return nil
 	}
-	if err := waitGone(ctx, h, s, name, o.Timeout); err != nil {
+	if err := waitGone(ctx, h, s, name, o.Wait.Timeout); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.Out, "virtualcluster %s deleted; host namespace %s is gone\n", name, v1alpha1.HostNamespace(name))

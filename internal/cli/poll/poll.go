@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 // ErrTimeout is returned when timeout passed before check held.
@@ -40,4 +42,17 @@ func Until(ctx context.Context, interval, timeout time.Duration, check func(cont
 		case <-time.After(min(interval, time.Until(deadline)+time.Millisecond)):
 		}
 	}
+}
+
+// Wait is the --wait and --timeout flag pair of a command that can wait for a state.
+type Wait struct {
+	Enabled bool
+	Timeout time.Duration
+}
+
+// AddFlags registers --wait (default on) with help "wait until <until>" and --timeout
+// (default timeout).
+func (w *Wait) AddFlags(fs *pflag.FlagSet, until string, on bool, timeout time.Duration) {
+	fs.BoolVar(&w.Enabled, "wait", on, "wait until "+until)
+	fs.DurationVar(&w.Timeout, "timeout", timeout, "how long --wait waits")
 }

@@ -24,8 +24,7 @@ import (
 
 // Options are the flags of kplex sleep and kplex wake.
 type Options struct {
-	Wait    bool
-	Timeout time.Duration
+	Wait poll.Wait
 }
 
 // NewSleepCommand returns `kplex sleep`.
@@ -66,36 +65,35 @@ syncer recreates its workloads on the host. With --wait, returns once it is Read
 }
 
 func (o *Options) addFlags(cmd *cobra.Command, state string) {
-	cmd.Flags().BoolVar(&o.Wait, "wait", false, "wait until the virtual cluster is "+state)
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	o.Wait.AddFlags(cmd.Flags(), "the virtual cluster is "+state, false, 5*time.Minute)
 }
 
-// Sleep asks for sleep and, with o.Wait, waits for it.
+// Sleep asks for sleep and, with --wait, waits for it.
 func Sleep(ctx context.Context, h *host.Host, s output.Streams, name string, o Options) error {
 	if err := request(ctx, h, name, v1alpha1.AnnotationSleepRequested, "kplex sleep"); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.Out, "virtualcluster %s sleep requested\n", name)
-	if !o.Wait {
+	if !o.Wait.Enabled {
 		return nil
 	}
-	if err := waitAsleep(ctx, h, s, name, o.Timeout); err != nil {
+	if err := waitAsleep(ctx, h, s, name, o.Wait.Timeout); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.Out, "virtualcluster %s is asleep: no pod runs for it on the host; kplex wake %s wakes it\n", name, name)
 	return nil
 }
 
-// Wake asks for wake and, with o.Wait, waits until the cluster is Ready.
+// Wake asks for wake and, with --wait, waits until the cluster is Ready.
 func Wake(ctx context.Context, h *host.Host, s output.Streams, name string, o Options) error {
 	if err := request(ctx, h, name, v1alpha1.AnnotationWakeRequested, ""); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.Out, "virtualcluster %s wake requested\n", name)
-	if !o.Wait {
+	if !o.Wait.Enabled {
 		return nil
 	}
-	if err := create.WaitReady(ctx, h, s, name, o.Timeout); err != nil {
+	if err := create.WaitReady(ctx, h, s, name, o.Wait.Timeout); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.Out, "virtualcluster %s is Ready\n", name)
