@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
 	"github.com/kplex-dev/kplex/internal/cli/audit"
+	"github.com/kplex-dev/kplex/internal/testenv"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -109,7 +109,7 @@ func TestE2EAudit(t *testing.T) {
 
 	// Ctrl-C once the audit is under way: it stops, says so, and still cleans up.
 	cmd := exec.CommandContext(ctx, bin, "--kubeconfig", kubeconfig, "audit", "a")
-	var progress syncBuffer
+	var progress testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &progress, &progress
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -126,24 +126,6 @@ func TestE2EAudit(t *testing.T) {
 		t.Errorf("an interrupted audit exits non-zero after its cleanup")
 	}
 	auditLeftovers(ctx, t, env.client, tenants["a"], "a")
-}
-
-// syncBuffer is a bytes.Buffer that a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // runAudit runs kplex with stdout and stderr apart.

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kplex-dev/kplex/internal/testenv"
 )
 
 // backend plays a control-plane pod behind port-forwards: a local server that greets each
@@ -201,22 +203,7 @@ func waitClosed(t *testing.T, port int) {
 }
 
 // safeBuffer is an io.Writer the tunnel's goroutines may share.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type safeBuffer struct{ testenv.SyncBuffer }
 
 func (s *safeBuffer) contains(sub string) bool { return strings.Contains(s.String(), sub) }
 func (s *safeBuffer) count(sub string) int     { return strings.Count(s.String(), sub) }
