@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -26,6 +28,7 @@ func main() {
 	part := flag.String("part", "all", "what to measure: controlplane, syncer, dns or all")
 	syncPods := flag.Int("syncer-pods", 500, "pods created in the tenant for the syncer measurement")
 	syncRate := flag.Int("syncer-rate", 50, "pods created per second for the syncer measurement")
+	syncSweep := flag.String("syncer-sweep", "10,25", "further pod rates (comma-separated, \"\" for none), each measured with fresh processes and 10 s of pods, to find the rate up to which the latency floor holds")
 	dnsClients := flag.Int("dns-clients", 8, "concurrent UDP clients of the DNS measurement")
 	dnsDuration := flag.Duration("dns-duration", 10e9, "how long each DNS load runs")
 	dnsSettle := flag.Duration("dns-settle", 30e9, "wait before the DNS memory readings")
@@ -33,9 +36,30 @@ func main() {
 	flag.Parse()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, options{only: *only, part: *part, bin: *bin, out: *out, runs: *runs, objects: *objects, idle: *idle, syncPods: *syncPods, syncRate: *syncRate,
+	sweep, err := rates(*syncSweep)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if err := run(ctx, options{syncSweep: sweep, only: *only, part: *part, bin: *bin, out: *out, runs: *runs, objects: *objects, idle: *idle, syncPods: *syncPods, syncRate: *syncRate,
 		dnsClients: *dnsClients, dnsDuration: *dnsDuration, dnsSettle: *dnsSettle, profileDir: *profileDir}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// rates parses the -syncer-sweep list: positive pod rates, comma-separated.
+func rates(list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-syncer-sweep %q: %q is not a positive number of pods per second", list, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -27,6 +27,7 @@ type options struct {
 	runs, objects        int
 	idle                 time.Duration
 	syncPods, syncRate   int
+	syncSweep            []int // further rates for the syncer, each with 10 s of pods
 	dnsClients           int
 	dnsDuration          time.Duration
 	dnsSettle            time.Duration
@@ -57,7 +58,17 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return fmt.Errorf("syncer: %w", err)
 		}
-		if err := writeSyncer(o.out, r); err != nil {
+		var sweep []syncerResult
+		for _, rate := range o.syncSweep {
+			so := o
+			so.syncRate, so.syncPods, so.profileDir = rate, max(100, 10*rate), ""
+			sr, err := benchSyncer(ctx, so)
+			if err != nil {
+				return fmt.Errorf("syncer at %d pods/s: %w", rate, err)
+			}
+			sweep = append(sweep, sr)
+		}
+		if err := writeSyncer(o.out, r, sweep); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -412,7 +413,7 @@ func waitCount(ctx context.Context, s *seen, n int) error {
 }
 
 // writeSyncer replaces the syncer section of the markdown file (or appends it).
-func writeSyncer(path string, r syncerResult) error {
+func writeSyncer(path string, r syncerResult, sweep []syncerResult) error {
 	lat := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 	ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.2f", float64(a)/float64(b)) }
 	var b strings.Builder
@@ -444,6 +445,23 @@ func writeSyncer(path string, r syncerResult) error {
 	cores := func(d time.Duration) string { return fmt.Sprintf("%.1f", d.Seconds()/float64(r.pods)*float64(r.rate)) }
 	fmt.Fprintf(&b, "CPU time per pod (user + system, from the first create until the last pod was on the host): through the syncer %s (host kplexd %s, tenant kplexd %s); directly on the host %s. At %d pods/s that is %s cores through the syncer and %s directly, on this machine's %d.\n",
 		perPodCPU(r.hostCPU+r.tenantCPU), perPodCPU(r.hostCPU), perPodCPU(r.tenantCPU), perPodCPU(r.directCPU), r.rate, cores(r.hostCPU+r.tenantCPU), cores(r.directCPU), runtime.NumCPU())
-	fmt.Fprintf(&b, "Floor from the issue: p99 <= 100 ms per pod at 50 pods/s (kplexd: %s).\n%s\n", lat(percentile(r.toHost, .99)), syncerEnd)
+	fmt.Fprintf(&b, "Floor from the issue: p99 <= 100 ms per pod at 50 pods/s (kplexd: %s).\n", lat(percentile(r.toHost, .99)))
+	if len(sweep) > 0 {
+		fmt.Fprintf(&b, "\nBy rate: the same measurement with fresh processes at each rate (other rates: 10 s of pods each), so that the rate up to which the floor holds on this machine shows. CPU is the cores both kplexd processes (through the syncer) or the host's (directly) used while the pods were created.\n\n")
+		fmt.Fprintf(&b, "| pods/s | pods | through the syncer p50 / p99 | directly p50 / p99 | p99 ratio | CPU through the syncer | CPU directly | p99 <= 100 ms |\n|---|---|---|---|---|---|---|---|\n")
+		all := append(slices.Clone(sweep), r)
+		slices.SortFunc(all, func(a, b syncerResult) int { return a.rate - b.rate })
+		for _, s := range all {
+			s99, d99 := percentile(s.toHost, .99), percentile(s.direct, .99)
+			met := "no"
+			if s99 <= 100*time.Millisecond {
+				met = "yes"
+			}
+			fmt.Fprintf(&b, "| %d | %d | %s / %s | %s / %s | %s | %.2f cores | %.2f cores | %s |\n", s.rate, s.pods,
+				lat(percentile(s.toHost, .5)), lat(s99), lat(percentile(s.direct, .5)), lat(d99), ratio(s99, d99),
+				(s.hostCPU+s.tenantCPU).Seconds()/s.totalSync.Seconds(), s.directCPU.Seconds()/s.totalHost.Seconds(), met)
+		}
+	}
+	fmt.Fprintf(&b, "%s\n", syncerEnd)
 	return replaceSection(path, syncerBegin, syncerEnd, b.String())
 }
