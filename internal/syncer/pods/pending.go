@@ -16,7 +16,8 @@ import (
 const pendingTTL = time.Minute
 
 // pending records the host pods and token Secrets this syncer created that its host
-// cache may not show yet, per virtual pod. Without it, every event that arrives while a
+// cache may not show yet, and the virtual bindings its virtual cache may not show yet,
+// per virtual pod. Without it, every event that arrives while a
 // pod is being created (its token Secret's, its own status update's) starts a reconcile
 // that misses the new objects in the cache and creates them again: a failed request
 // each (AlreadyExists) and a retry, measured as a quarter more host pod creations than
@@ -27,8 +28,8 @@ type pending struct {
 }
 
 type pendingWrites struct {
-	uid        types.UID // the virtual pod's
-	pod, token time.Time // when the host pod and the token Secret were written (zero: not)
+	uid               types.UID // the virtual pod's
+	pod, token, bound time.Time // when the host pod, the token Secret and the virtual binding were written (zero: not)
 }
 
 func newPending() *pending { return &pending{m: map[types.NamespacedName]pendingWrites{}} }
@@ -41,6 +42,11 @@ func (p *pending) podCreated(key types.NamespacedName, uid types.UID, now time.T
 // tokenWritten records that the token Secret of key (uid) was created or renewed now.
 func (p *pending) tokenWritten(key types.NamespacedName, uid types.UID, now time.Time) {
 	p.update(key, uid, func(w *pendingWrites) { w.token = now })
+}
+
+// podBound records that virtual pod key (uid) was bound to its host pod's node now.
+func (p *pending) podBound(key types.NamespacedName, uid types.UID, now time.Time) {
+	p.update(key, uid, func(w *pendingWrites) { w.bound = now })
 }
 
 func (p *pending) update(key types.NamespacedName, uid types.UID, f func(*pendingWrites)) {
@@ -66,15 +72,24 @@ func (p *pending) token(key types.NamespacedName, uid types.UID, now time.Time) 
 	return p.left(key, uid, now, tokenWrite)
 }
 
+// binding reports for how much longer the binding of key (uid) counts as just made.
+func (p *pending) binding(key types.NamespacedName, uid types.UID, now time.Time) time.Duration {
+	return p.left(key, uid, now, bindWrite)
+}
+
 // seenPod forgets the host pod of key: the cache shows it (or the pod is gone).
 func (p *pending) seenPod(key types.NamespacedName) { p.seen(key, podWrite) }
 
 // seenToken forgets the token Secret of key: the cache shows it.
 func (p *pending) seenToken(key types.NamespacedName) { p.seen(key, tokenWrite) }
 
-// podWrite and tokenWrite pick one of the writes recorded for a virtual pod.
+// seenBinding forgets the binding of key: the virtual cache shows the pod bound.
+func (p *pending) seenBinding(key types.NamespacedName) { p.seen(key, bindWrite) }
+
+// podWrite, tokenWrite and bindWrite pick one of the writes recorded for a virtual pod.
 func podWrite(w *pendingWrites) *time.Time   { return &w.pod }
 func tokenWrite(w *pendingWrites) *time.Time { return &w.token }
+func bindWrite(w *pendingWrites) *time.Time  { return &w.bound }
 
 func (p *pending) left(key types.NamespacedName, uid types.UID, now time.Time, write func(*pendingWrites) *time.Time) time.Duration {
 	p.mu.Lock()
@@ -103,7 +118,7 @@ func (p *pending) forget(key types.NamespacedName) {
 }
 
 func (p *pending) put(key types.NamespacedName, w pendingWrites) {
-	if w.pod.IsZero() && w.token.IsZero() {
+	if w.pod.IsZero() && w.token.IsZero() && w.bound.IsZero() {
 		delete(p.m, key)
 		return
 	}

@@ -33,6 +33,14 @@ func TestPending(t *testing.T) {
 	if len(p.m) != 0 {
 		t.Errorf("entries left after both were seen: %v", p.m)
 	}
+	p.podBound(key, "u1", now)
+	if p.binding(key, "u1", now) <= 0 || p.binding(key, "u2", now) > 0 || p.pod(key, "u1", now) > 0 {
+		t.Error("a binding must count for its own pod only, and as a binding only")
+	}
+	p.seenBinding(key)
+	if len(p.m) != 0 {
+		t.Errorf("entries left after the binding was seen: %v", p.m)
+	}
 	p.podCreated(key, "u1", now)
 	p.forget(key)
 	if len(p.m) != 0 {

@@ -264,8 +264,12 @@ func (r *Reconciler) update(ctx context.Context, vpod, hpod *corev1.Pod) (reconc
 			return reconcile.Result{}, err
 		}
 	}
-	if err := r.syncBack(ctx, vpod, hpod); err != nil {
+	bindWait, err := r.syncBack(ctx, vpod, hpod)
+	if err != nil {
 		return reconcile.Result{}, err
+	}
+	if bindWait > 0 && (refresh == 0 || bindWait < refresh) {
+		refresh = bindWait
 	}
 	return reconcile.Result{RequeueAfter: refresh}, nil
 }
@@ -274,7 +278,7 @@ func (r *Reconciler) update(ctx context.Context, vpod, hpod *corev1.Pod) (reconc
 // host pod with the same grace period), then remove the virtual pod once it is gone.
 func (r *Reconciler) finishDeletion(ctx context.Context, vpod, hpod *corev1.Pod) error {
 	if hpod != nil {
-		if err := r.syncBack(ctx, vpod, hpod); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+		if _, err := r.syncBack(ctx, vpod, hpod); err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 			return err
 		}
 		if hpod.DeletionTimestamp != nil {

@@ -3,6 +3,7 @@ package pods
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -32,9 +33,18 @@ func VirtualStatus(virtual, host *corev1.PodStatus) corev1.PodStatus {
 	return s
 }
 
-// syncBack binds the virtual pod to the host pod's node and copies its status.
-func (r *Reconciler) syncBack(ctx context.Context, vpod, hpod *corev1.Pod) error {
-	if vpod.Spec.NodeName == "" && hpod.Spec.NodeName != "" && vpod.DeletionTimestamp == nil {
+// syncBack binds the virtual pod to the host pod's node and copies its status. While a
+// binding it made is not in the virtual cache yet, it returns how long to trust it.
+func (r *Reconciler) syncBack(ctx context.Context, vpod, hpod *corev1.Pod) (time.Duration, error) {
+	key := client.ObjectKeyFromObject(vpod)
+	if vpod.Spec.NodeName != "" {
+		r.pending.seenBinding(key)
+	} else if hpod.Spec.NodeName != "" && vpod.DeletionTimestamp == nil {
+		// Events about the host pod (its status, its token) arrive before the binding's own
+		// update reaches the virtual cache: binding again would only be refused.
+		if wait := r.pending.binding(key, vpod.UID, time.Now()); wait > 0 {
+			return wait, nil
+		}
 		// The virtual API server accepts nodeName only through the binding subresource,
 		// as from a scheduler. The binding's update event brings the pod back for status.
 		b := &corev1.Binding{
@@ -42,22 +52,23 @@ func (r *Reconciler) syncBack(ctx context.Context, vpod, hpod *corev1.Pod) error
 			Target:     corev1.ObjectReference{Kind: "Node", Name: hpod.Spec.NodeName},
 		}
 		if err := r.Virtual.SubResource("binding").Create(ctx, vpod, b); err != nil {
-			return fmt.Errorf("bind virtual pod %s/%s to node %s: %w", vpod.Namespace, vpod.Name, hpod.Spec.NodeName, err)
+			return 0, fmt.Errorf("bind virtual pod %s/%s to node %s: %w", vpod.Namespace, vpod.Name, hpod.Spec.NodeName, err)
 		}
-		return nil
+		r.pending.podBound(key, vpod.UID, time.Now())
+		return 0, nil
 	}
 	if hpod.Status.Phase == "" {
-		return nil // nothing reported yet
+		return 0, nil // nothing reported yet
 	}
 	want := VirtualStatus(&vpod.Status, &hpod.Status)
 	if equality.Semantic.DeepEqual(want, vpod.Status) {
-		return nil
+		return 0, nil
 	}
 	upd := vpod.DeepCopy()
 	upd.Status = want
 	// A merge patch: the kubelet-owned fields are replaced whatever the cache's version.
 	if err := r.Virtual.Status().Patch(ctx, upd, client.MergeFrom(vpod)); err != nil {
-		return fmt.Errorf("update status of virtual pod %s/%s: %w", vpod.Namespace, vpod.Name, err)
+		return 0, fmt.Errorf("update status of virtual pod %s/%s: %w", vpod.Namespace, vpod.Name, err)
 	}
-	return nil
+	return 0, nil
 }
