@@ -79,6 +79,11 @@ func benchSyncer(ctx context.Context, o options) (r syncerResult, rerr error) {
 		return r, err
 	}
 	defer stop(host)
+	nodeCtx, stopNode := context.WithCancel(ctx)
+	defer stopNode()
+	if err := fakeNode(nodeCtx, hc); err != nil {
+		return r, err
+	}
 	for _, ns := range []string{benchHostNS, "direct"} {
 		if err := namespace(ctx, hc, ns); err != nil {
 			return r, err
@@ -418,7 +423,7 @@ func writeSyncer(path string, r syncerResult, sweep []syncerResult) error {
 	ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.2f", float64(a)/float64(b)) }
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n## Syncer: pods from the tenant to the host (`make bench`)\n\n", syncerBegin)
-	fmt.Fprintf(&b, "Measured %s on %s; load average (1, 5, 15 min) %s before, %s after. A host control plane (`kplexd --profile host`, no kubelet) and a tenant's kplexd running the syncer at its defaults (QPS %d, burst %d), on one machine. %d pods created in the tenant at %d/s; the baseline creates the same pods directly on the host at the same rate. Ratio = through the syncer / directly on the host.\n\n",
+	fmt.Fprintf(&b, "Measured %s on %s; load average (1, 5, 15 min) %s before, %s after. A host control plane (`kplexd --profile host` with its scheduler, and one Ready node without a kubelet that the pods are bound to) and a tenant's kplexd running the syncer at its defaults (QPS %d, burst %d), on one machine. %d pods created in the tenant at %d/s; the baseline creates the same pods directly on the host at the same rate. Ratio = through the syncer / directly on the host.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(), r.loadBefore, r.loadAfter, syncer.DefaultQPS, syncer.DefaultBurst, r.pods, r.rate)
 	fmt.Fprintf(&b, "| metric | through the syncer | directly on the host | ratio |\n|---|---|---|---|\n")
 	row := func(name, a, bb, rr string) { fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, a, bb, rr) }
