@@ -187,6 +187,7 @@ func client(dir string) (kubernetes.Interface, error) {
 	// As controllers talk (and the syncer): the benchmark's own encoding and decoding take
 	// CPU from the servers it measures on the same machine, and JSON takes more.
 	rc.ContentType = runtime.ContentTypeProtobuf
+	rc.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	return kubernetes.NewForConfig(rc)
 }
 
