@@ -211,6 +211,14 @@ type Isolation struct {
 	// +optional
 	AllowLoadBalancers bool `json:"allowLoadBalancers,omitempty"`
 
+	// AllowIngresses lets the tenant create Ingresses (kplexd --allow-ingresses), which the
+	// host's ingress controllers then serve: the operator admits the controllers' pods to
+	// the pods and ports the Ingresses lead to (kplexd operator
+	// --ingress-controller-namespace). Off by default: an Ingress publishes the tenant
+	// outside the host cluster and claims host names on a controller shared by all tenants.
+	// +optional
+	AllowIngresses bool `json:"allowIngresses,omitempty"`
+
 	// Quota caps what the tenant's workloads may request in the host namespace (a host
 	// ResourceQuota the tenant cannot change). The control plane's own pod, volume and
 	// Services are added on top, so the whole quota is the tenant's.

@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -80,6 +81,7 @@ var (
 	podsResource     = corev1.Resource("pods")
 	servicesResource = corev1.Resource("services")
 	pvsResource      = corev1.Resource("persistentvolumes")
+	ingresses        = networkingv1.Resource("ingresses")
 )
 
 // templateKinds are the workloads whose pod template is checked at once, so that a refused
@@ -131,6 +133,8 @@ func (p *Plugin) Validate(ctx context.Context, a k8sadmission.Attributes, _ k8sa
 			}
 			return p.policy.Service(s), nil
 		}
+	case gr == ingresses && sub == "":
+		check = func(runtime.Object) (string, error) { return p.policy.Ingress(), nil }
 	case gr == pvsResource && sub == "":
 		check = func(obj runtime.Object) (string, error) {
 			pv := &corev1.PersistentVolume{}

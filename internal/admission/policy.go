@@ -6,7 +6,8 @@
 // The policy stops what would reach the host through the syncer: pods that break the Pod
 // Security Standards level (upstream checks; namespace labels can only raise the level) or
 // name a host node,
-// NodePort and LoadBalancer Services (they open ports on every host node), Services with
+// NodePort and LoadBalancer Services (they open ports on every host node), Ingresses (the
+// host's ingress controllers would publish them), Services with
 // externalIPs (they capture traffic to any address on the host's nodes), and
 // PersistentVolumes whose source the kubelet mounts from the node itself (hostPath, local,
 // flexVolume and the in-tree network filesystems mounted from the host's network).
@@ -32,6 +33,7 @@ type Config struct {
 	PodSecurityLevel   string
 	AllowNodePorts     bool
 	AllowLoadBalancers bool
+	AllowIngresses     bool
 }
 
 // Validate reports an invalid level as one line that names the flag and the fix.
@@ -115,6 +117,14 @@ func (p *Policy) Service(s *corev1.Service) string {
 		why = append(why, fmt.Sprintf("spec.externalIPs %v is not allowed: the host's nodes would capture traffic to those addresses; use a ClusterIP service", s.Spec.ExternalIPs))
 	}
 	return strings.Join(why, "; ")
+}
+
+// Ingress returns why an Ingress is refused, or "".
+func (p *Policy) Ingress() string {
+	if p.cfg.AllowIngresses {
+		return ""
+	}
+	return "Ingresses are not allowed: the host's ingress controllers would publish this virtual cluster's Services outside the host cluster under the host names it claims; the host admin can allow it for this virtual cluster (kplexd --allow-ingresses)"
 }
 
 // PersistentVolume returns why a PersistentVolume is refused, or "". The kubelet mounts a

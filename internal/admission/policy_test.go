@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8sadmission "k8s.io/apiserver/pkg/admission"
@@ -241,5 +242,29 @@ func TestPlugin(t *testing.T) {
 	np := &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort}}
 	if err := admit(k8sadmission.Update, "services", "", np, &corev1.Service{}); err == nil || !strings.Contains(err.Error(), "NodePort") {
 		t.Errorf("update to NodePort: %v, want refused", err)
+	}
+	ing := func(op k8sadmission.Operation, sub string, old runtime.Object) error {
+		a := k8sadmission.NewAttributesRecord(&networkingv1.Ingress{}, old, networkingv1.SchemeGroupVersion.WithKind("Ingress"), "app", "x",
+			networkingv1.SchemeGroupVersion.WithResource("ingresses"), sub, op, nil, false, &user.DefaultInfo{Name: "tenant"})
+		return p.Validate(context.Background(), a, nil)
+	}
+	if err := ing(k8sadmission.Create, "", nil); err == nil || !strings.Contains(err.Error(), "kplexd --allow-ingresses") {
+		t.Errorf("Ingress without --allow-ingresses: %v, want refused naming the flag", err)
+	}
+	// An Ingress admitted before the host admin withdrew the right can still be finalized.
+	if err := ing(k8sadmission.Update, "", &networkingv1.Ingress{}); err != nil {
+		t.Errorf("update of an existing Ingress: %v", err)
+	}
+	if err := ing(k8sadmission.Update, "status", &networkingv1.Ingress{}); err != nil {
+		t.Errorf("Ingress status: %v", err)
+	}
+	allowed, err := New(Config{AllowIngresses: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := k8sadmission.NewAttributesRecord(&networkingv1.Ingress{}, nil, networkingv1.SchemeGroupVersion.WithKind("Ingress"), "app", "x",
+		networkingv1.SchemeGroupVersion.WithResource("ingresses"), "", k8sadmission.Create, nil, false, &user.DefaultInfo{Name: "tenant"})
+	if err := allowed.Validate(context.Background(), a, nil); err != nil {
+		t.Errorf("Ingress with --allow-ingresses: %v", err)
 	}
 }

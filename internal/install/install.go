@@ -54,6 +54,11 @@ type Options struct {
 	// Image of kplexd for the operator and, unless a VirtualCluster names another one, for
 	// every control plane. Default DefaultImage.
 	Image string
+	// IngressControllerNamespaces and IngressControllerSelector say where the host's
+	// ingress controllers run (the operator's --ingress-controller-namespace and
+	// --ingress-controller-selector); none: the tenants' Ingresses open nothing.
+	IngressControllerNamespaces []string
+	IngressControllerSelector   string
 }
 
 // Objects returns every object to apply, in an order that can be applied one after the
@@ -79,7 +84,7 @@ func Objects(opts Options) ([]client.Object, error) {
 		serviceAccount(),
 		operatorClusterRoleBinding(),
 		operatorRoleBinding(),
-		deployment(opts.Image),
+		deployment(opts),
 		gatewayService(),
 	}
 	for _, o := range objs {
@@ -159,6 +164,8 @@ func operatorClusterRole() *rbacv1.ClusterRole {
 			// The isolation objects of each tenant's namespace.
 			{APIGroups: []string{""}, Resources: []string{"resourcequotas", "limitranges"}, Verbs: rw},
 			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: rw},
+			// The syncers' Ingresses, whose backends the ingress controllers may reach.
+			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"get", "list", "watch"}},
 			// Where the host API server listens (default/kubernetes): the only address the
 			// control planes' policy lets them reach on the host.
 			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get"}, ResourceNames: []string{"kubernetes"}},
@@ -246,8 +253,23 @@ func RestrictedSecurityContext() *corev1.SecurityContext {
 	}
 }
 
-func deployment(img string) *appsv1.Deployment {
+func deployment(opts Options) *appsv1.Deployment {
+	img := opts.Image
 	labels := operatorLabels()
+	args := []string{
+		"operator",
+		"--leader-elect=true",
+		"--leader-election-namespace=" + Namespace,
+		"--default-image=" + img,
+		fmt.Sprintf("--health-probe-bind-address=:%d", HealthPort),
+		fmt.Sprintf("--gateway-address=:%d", GatewayPort),
+	}
+	for _, ns := range opts.IngressControllerNamespaces {
+		args = append(args, "--ingress-controller-namespace="+ns)
+	}
+	if opts.IngressControllerSelector != "" {
+		args = append(args, "--ingress-controller-selector="+opts.IngressControllerSelector)
+	}
 	probe := func(path string) *corev1.Probe {
 		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 			Path: path, Port: intstr.FromInt32(HealthPort)}}, PeriodSeconds: 10}
@@ -271,14 +293,7 @@ func deployment(img string) *appsv1.Deployment {
 						Name:            "operator",
 						Image:           img,
 						ImagePullPolicy: corev1.PullIfNotPresent,
-						Args: []string{
-							"operator",
-							"--leader-elect=true",
-							"--leader-election-namespace=" + Namespace,
-							"--default-image=" + img,
-							fmt.Sprintf("--health-probe-bind-address=:%d", HealthPort),
-							fmt.Sprintf("--gateway-address=:%d", GatewayPort),
-						},
+						Args:            args,
 						Ports: []corev1.ContainerPort{
 							{Name: "health", ContainerPort: HealthPort},
 							{Name: gatewayPortName, ContainerPort: GatewayPort, Protocol: corev1.ProtocolTCP},

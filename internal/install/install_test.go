@@ -18,12 +18,20 @@ func TestObjects(t *testing.T) {
 	for _, tc := range []struct {
 		name, image string
 		wantImage   string
+		ingress     []string // IngressControllerNamespaces, then the selector
+		wantArgs    []string
 	}{
 		{name: "devhost default", wantImage: DefaultImage},
 		{name: "given image", image: "registry.example/kplexd:v1", wantImage: "registry.example/kplexd:v1"},
+		{name: "ingress controllers", wantImage: DefaultImage, ingress: []string{"ingress-nginx", "traefik", "app=ctl"},
+			wantArgs: []string{"--ingress-controller-namespace=ingress-nginx", "--ingress-controller-namespace=traefik", "--ingress-controller-selector=app=ctl"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			objs, err := Objects(Options{Image: tc.image})
+			opts := Options{Image: tc.image}
+			if n := len(tc.ingress); n > 0 {
+				opts.IngressControllerNamespaces, opts.IngressControllerSelector = tc.ingress[:n-1], tc.ingress[n-1]
+			}
+			objs, err := Objects(opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,6 +63,14 @@ func TestObjects(t *testing.T) {
 			}
 			if c.Args[0] != "operator" || !slices.Contains(c.Args, "--leader-elect=true") {
 				t.Fatalf("args %v: want the operator subcommand with leader election", c.Args)
+			}
+			for _, a := range tc.wantArgs {
+				if !slices.Contains(c.Args, a) {
+					t.Errorf("args %v lack %s", c.Args, a)
+				}
+			}
+			if len(tc.wantArgs) == 0 && slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--ingress-controller") }) {
+				t.Errorf("args %v name an ingress controller nobody configured", c.Args)
 			}
 			if v, err := podsecurity.RestrictedViolations(&dep.Spec.Template.ObjectMeta, &dep.Spec.Template.Spec); err != nil || len(v) > 0 {
 				t.Errorf("not Pod Security restricted: %v %v", v, err)

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -52,10 +51,15 @@ func exposesServices(vc *v1alpha1.VirtualCluster) bool {
 	return vc.Spec.Isolation.AllowNodePorts || vc.Spec.Isolation.AllowLoadBalancers
 }
 
-// exposable: svc is a host copy the tenant's syncer made, of a type the spec allows, with a
-// selector (without one it has no pods to open).
+// syncerCopyWithPods: svc is a host copy the tenant's syncer made, with a selector
+// (without one it has no pods to open).
+func syncerCopyWithPods(vc *v1alpha1.VirtualCluster, svc *corev1.Service) bool {
+	return svc.Namespace == v1alpha1.HostNamespace(vc.Name) && svc.Labels[translate.LabelManagedBy] == vc.Name && len(svc.Spec.Selector) > 0
+}
+
+// exposable: svc is a syncer's copy with pods, of a type the spec allows.
 func exposable(vc *v1alpha1.VirtualCluster, svc *corev1.Service) bool {
-	if svc.Namespace != v1alpha1.HostNamespace(vc.Name) || svc.Labels[translate.LabelManagedBy] != vc.Name || len(svc.Spec.Selector) == 0 {
+	if !syncerCopyWithPods(vc, svc) {
 		return false
 	}
 	switch svc.Spec.Type {
@@ -90,19 +94,58 @@ func anywhere() []networkingv1.NetworkPolicyPeer {
 	}
 }
 
-// ExposedPolicies are the ingress policies that open the tenant's exposable Services: one
-// per Service, because a policy's pod selector is its own and each Service selects other
-// pods (one policy with a rule per Service would open every Service's ports on every
-// exposed pod). Each selects the pods of the Service's selector AND the tenant's pods, so a
-// Service whose selector aims at the control plane (which lacks the tenant-pod labels)
-// opens nothing; it admits anyone on the Service's target ports only (named ports as
-// names, which NetworkPolicy resolves against the pod's container ports).
-func ExposedPolicies(vc *v1alpha1.VirtualCluster, svcs []corev1.Service) ([]*networkingv1.NetworkPolicy, error) {
-	var out []*networkingv1.NetworkPolicy
+// exposedService is one host Service of the tenant and who may reach its pods: everyone on
+// all its target ports (public: a NodePort or LoadBalancer the spec allows), and the
+// ingress controllers on the target ports of ingressPorts (the ports its Ingresses name).
+type exposedService struct {
+	svc          *corev1.Service
+	public       bool
+	ingressPorts []corev1.ServicePort
+}
+
+// exposedServices are the tenant's Services that something may reach from outside it. A
+// Service an Ingress leads to counts while the spec allows Ingresses and the host admin
+// named its ingress controllers.
+func exposedServices(vc *v1alpha1.VirtualCluster, svcs []corev1.Service, ings []networkingv1.Ingress, ctrls IngressControllers) []exposedService {
+	var backends map[string][]networkingv1.ServiceBackendPort
+	if vc.Spec.Isolation.AllowIngresses && ctrls.Configured() {
+		backends = ingressBackends(tenantIngresses(vc, ings))
+	}
+	var out []exposedService
 	for i := range svcs {
-		svc := &svcs[i]
-		if !exposable(vc, svc) {
-			continue
+		e := exposedService{svc: &svcs[i], public: exposable(vc, &svcs[i])}
+		if syncerCopyWithPods(vc, e.svc) {
+			e.ingressPorts = backendPorts(e.svc, backends[e.svc.Name])
+		}
+		if e.public || len(e.ingressPorts) > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ExposedPolicies are the ingress policies that open the tenant's exposed Services (those
+// it publishes, and those its Ingresses lead to): one per Service, because a policy's pod
+// selector is its own and each Service selects other pods (one policy with a rule per
+// Service would open every Service's ports on every exposed pod); a rule per source
+// (anyone; the ingress controllers). Each selects the pods of the Service's selector AND
+// the tenant's pods, so a Service whose selector aims at the control plane (which lacks
+// the tenant-pod labels) opens nothing; it admits on the Service's target ports only
+// (named ports as names, which NetworkPolicy resolves against the pod's container ports).
+func ExposedPolicies(vc *v1alpha1.VirtualCluster, svcs []corev1.Service, ings []networkingv1.Ingress, ctrls IngressControllers) ([]*networkingv1.NetworkPolicy, error) {
+	return exposedPolicies(vc, exposedServices(vc, svcs, ings, ctrls), ctrls)
+}
+
+func exposedPolicies(vc *v1alpha1.VirtualCluster, exposed []exposedService, ctrls IngressControllers) ([]*networkingv1.NetworkPolicy, error) {
+	var out []*networkingv1.NetworkPolicy
+	for _, e := range exposed {
+		svc := e.svc
+		var rules []networkingv1.NetworkPolicyIngressRule
+		if e.public {
+			rules = append(rules, networkingv1.NetworkPolicyIngressRule{From: anywhere(), Ports: targetPorts(svc.Spec.Ports)})
+		}
+		if len(e.ingressPorts) > 0 {
+			rules = append(rules, networkingv1.NetworkPolicyIngressRule{From: ctrls.peers(), Ports: targetPorts(e.ingressPorts)})
 		}
 		sel, err := tenantPods(vc.Name)
 		if err != nil {
@@ -117,7 +160,7 @@ func ExposedPolicies(vc *v1alpha1.VirtualCluster, svcs []corev1.Service) ([]*net
 		p := networkPolicy(vc, ExposedPolicyName(svc.Name), networkingv1.NetworkPolicySpec{
 			PodSelector: *sel,
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: anywhere(), Ports: targetPorts(svc)}},
+			Ingress:     rules,
 		})
 		p.Labels[LabelExposedService] = svc.Name
 		out = append(out, p)
@@ -126,10 +169,10 @@ func ExposedPolicies(vc *v1alpha1.VirtualCluster, svcs []corev1.Service) ([]*net
 	return out, nil
 }
 
-// targetPorts are the pod ports svc sends to, each once.
-func targetPorts(svc *corev1.Service) []networkingv1.NetworkPolicyPort {
+// targetPorts are the pod ports a Service sends to through ports, each once.
+func targetPorts(ports []corev1.ServicePort) []networkingv1.NetworkPolicyPort {
 	var out []networkingv1.NetworkPolicyPort
-	for _, sp := range svc.Spec.Ports {
+	for _, sp := range ports {
 		proto := sp.Protocol
 		if proto == "" {
 			proto = corev1.ProtocolTCP
@@ -146,30 +189,33 @@ func targetPorts(svc *corev1.Service) []networkingv1.NetworkPolicyPort {
 	return out
 }
 
-// applyExposed makes the exposure policies what the tenant's Services and spec say and
-// deletes the others; it returns the names of the Services it opens. Services come from the
-// cache, which holds every Service labelled kplex.dev/tenant (the operator's and the
-// syncer's copies).
-func (r *Reconciler) applyExposed(ctx context.Context, vc *v1alpha1.VirtualCluster) ([]string, error) {
+// applyExposed makes the exposure policies what the tenant's Services, Ingresses and spec
+// say and deletes the others; it returns what they open, for IsolationReady. Services and
+// Ingresses come from the cache, which holds every Service labelled kplex.dev/tenant (the
+// operator's and the syncer's copies) and every Ingress labelled kplex.dev/managed-by.
+func (r *Reconciler) applyExposed(ctx context.Context, vc *v1alpha1.VirtualCluster) (string, error) {
 	ns := v1alpha1.HostNamespace(vc.Name)
 	var svcs corev1.ServiceList
 	if err := r.Client.List(ctx, &svcs, client.InNamespace(ns), client.MatchingLabels{translate.LabelManagedBy: vc.Name}); err != nil {
-		return nil, fmt.Errorf("list services of virtual cluster %s in %s: %w", vc.Name, ns, err)
+		return "", fmt.Errorf("list services of virtual cluster %s in %s: %w", vc.Name, ns, err)
 	}
-	want, err := ExposedPolicies(vc, svcs.Items)
+	var ings networkingv1.IngressList
+	if err := r.Client.List(ctx, &ings, client.InNamespace(ns), client.MatchingLabels{translate.LabelManagedBy: vc.Name}); err != nil {
+		return "", fmt.Errorf("list ingresses of virtual cluster %s in %s: %w", vc.Name, ns, err)
+	}
+	exposed := exposedServices(vc, svcs.Items, ings.Items, r.IngressControllers)
+	want, err := exposedPolicies(vc, exposed, r.IngressControllers)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	var opened []string
 	for _, p := range want {
 		if err := r.apply(ctx, vc, p); err != nil {
-			return nil, err
+			return "", err
 		}
-		opened = append(opened, p.Labels[LabelExposedService])
 	}
 	var cur networkingv1.NetworkPolicyList
 	if err := r.Client.List(ctx, &cur, client.InNamespace(ns), client.HasLabels{LabelExposedService}); err != nil {
-		return nil, fmt.Errorf("list exposure policies in %s: %w", ns, err)
+		return "", fmt.Errorf("list exposure policies in %s: %w", ns, err)
 	}
 	for i := range cur.Items {
 		p := &cur.Items[i]
@@ -179,15 +225,50 @@ func (r *Reconciler) applyExposed(ctx context.Context, vc *v1alpha1.VirtualClust
 			continue
 		}
 		if err := r.Client.Delete(ctx, p); client.IgnoreNotFound(err) != nil {
-			return nil, fmt.Errorf("delete network policy %s/%s: %w", ns, p.Name, err)
+			return "", fmt.Errorf("delete network policy %s/%s: %w", ns, p.Name, err)
 		}
 	}
-	return opened, nil
+	return exposureReport(vc, exposed, tenantIngresses(vc, ings.Items), r.IngressControllers), nil
 }
 
-// tenantOfService maps an event of a syncer's host Service in kplex-<name> to
+// exposureReport says, for IsolationReady, which Services are open to whom, and why the
+// tenant's Ingresses reach nothing when they do.
+func exposureReport(vc *v1alpha1.VirtualCluster, exposed []exposedService, ings []*networkingv1.Ingress, ctrls IngressControllers) string {
+	var public, viaIngress, out []string
+	for _, e := range exposed {
+		if e.public {
+			public = append(public, e.svc.Name)
+		}
+		if len(e.ingressPorts) > 0 {
+			viaIngress = append(viaIngress, e.svc.Name)
+		}
+	}
+	if len(public) > 0 {
+		out = append(out, fmt.Sprintf("Services reachable from other tenants and outside the cluster on their target ports: %s (NetworkPolicies %s<service>%s)",
+			strings.Join(public, ", "), exposedPolicyPrefix, exposedPolicySuffix))
+	}
+	if len(viaIngress) > 0 {
+		out = append(out, fmt.Sprintf("Services reachable from the ingress controllers (namespaces %s) on the target ports the tenant's Ingresses name: %s",
+			strings.Join(ctrls.Namespaces, ", "), strings.Join(viaIngress, ", ")))
+	}
+	if len(ings) > 0 {
+		var names []string
+		for _, i := range ings {
+			names = append(names, i.Name)
+		}
+		switch {
+		case !vc.Spec.Isolation.AllowIngresses:
+			out = append(out, fmt.Sprintf("Ingresses %s reach no pod: spec.isolation.allowIngresses is false", strings.Join(names, ", ")))
+		case !ctrls.Configured():
+			out = append(out, fmt.Sprintf("Ingresses %s reach no pod: the operator does not know where the host's ingress controllers run (kplexd operator --ingress-controller-namespace, kplex install --ingress-controller-namespace)", strings.Join(names, ", ")))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// tenantOfCopy maps an event of a syncer's host Service or Ingress in kplex-<name> to
 // VirtualCluster <name>: by namespace, which the syncer cannot choose, not by label.
-func tenantOfService(_ context.Context, o client.Object) []reconcile.Request {
+func tenantOfCopy(_ context.Context, o client.Object) []reconcile.Request {
 	name, ok := strings.CutPrefix(o.GetNamespace(), v1alpha1.HostNamespace(""))
 	if !ok || name == "" || o.GetLabels()[translate.LabelManagedBy] == "" {
 		return nil
@@ -198,13 +279,8 @@ func tenantOfService(_ context.Context, o client.Object) []reconcile.Request {
 // exposureChanged passes the syncer's Service events that can change an exposure policy:
 // creations, deletions, and updates of type, selector, ports or labels (not status).
 func exposureChanged() predicate.Funcs {
-	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		o, ok1 := e.ObjectOld.(*corev1.Service)
-		n, ok2 := e.ObjectNew.(*corev1.Service)
-		if !ok1 || !ok2 {
-			return true
-		}
+	return updatesWhen(func(o, n *corev1.Service) bool {
 		return o.Spec.Type != n.Spec.Type || !equality.Semantic.DeepEqual(o.Spec.Selector, n.Spec.Selector) ||
 			!equality.Semantic.DeepEqual(o.Spec.Ports, n.Spec.Ports) || !equality.Semantic.DeepEqual(o.Labels, n.Labels)
-	}}
+	})
 }

@@ -90,7 +90,7 @@ func TestExposedPolicies(t *testing.T) {
 		{name: "the operator's API Service (not the syncer's)", spec: nodePorts, svc: operatorAPI, noPolicy: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ExposedPolicies(vc("b", tc.spec), []corev1.Service{tc.svc})
+			got, err := ExposedPolicies(vc("b", tc.spec), []corev1.Service{tc.svc}, nil, IngressControllers{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,14 +159,14 @@ func TestExposingNamespace(t *testing.T) {
 	}
 }
 
-func TestTenantOfService(t *testing.T) {
+func TestTenantOfCopy(t *testing.T) {
 	synced := hostService(t, "web-default-0123456789", corev1.ServiceTypeNodePort, map[string]string{"app": "web"}, nil)
-	if got := tenantOfService(context.Background(), &synced); len(got) != 1 || got[0].Name != "b" || got[0].Namespace != "" {
+	if got := tenantOfCopy(context.Background(), &synced); len(got) != 1 || got[0].Name != "b" || got[0].Namespace != "" {
 		t.Errorf("synced Service of kplex-b: %v, want virtual cluster b", got)
 	}
 	// The label is the syncer's to write; the namespace is not.
 	synced.Labels[translate.LabelTenant] = "a"
-	if got := tenantOfService(context.Background(), &synced); len(got) != 1 || got[0].Name != "b" {
+	if got := tenantOfCopy(context.Background(), &synced); len(got) != 1 || got[0].Name != "b" {
 		t.Errorf("relabelled Service of kplex-b: %v, want virtual cluster b", got)
 	}
 	for _, svc := range []*corev1.Service{
@@ -174,7 +174,7 @@ func TestTenantOfService(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "x", Labels: map[string]string{translate.LabelManagedBy: "b"}}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "kplex-", Name: "x", Labels: map[string]string{translate.LabelManagedBy: "b"}}},
 	} {
-		if got := tenantOfService(context.Background(), svc); len(got) != 0 {
+		if got := tenantOfCopy(context.Background(), svc); len(got) != 0 {
 			t.Errorf("Service %s/%s: %v, want no virtual cluster", svc.Namespace, svc.Name, got)
 		}
 	}

@@ -3,13 +3,13 @@ package operator
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -63,15 +63,14 @@ func (r *Reconciler) tryIsolation(ctx context.Context, vc *v1alpha1.VirtualClust
 			return err
 		}
 	}
-	opened, err := r.applyExposed(ctx, vc)
+	exposed, err := r.applyExposed(ctx, vc)
 	if err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("NetworkPolicies %s, %s, %s, ResourceQuota %s and LimitRange %s are in place",
 		PolicyDefaultDeny, PolicyTenantPods, PolicyControlPlane, QuotaName, LimitRangeName)
-	if len(opened) > 0 {
-		msg += fmt.Sprintf("; Services reachable from other tenants and outside the cluster on their target ports: %s (NetworkPolicies %s<service>%s)",
-			strings.Join(opened, ", "), exposedPolicyPrefix, exposedPolicySuffix)
+	if exposed != "" {
+		msg += "; " + exposed
 	}
 	if len(api.Addresses) == 0 {
 		msg += fmt.Sprintf("; the host API server's endpoints are unknown (no EndpointSlice %s), so the control plane may reach ports %v of any address", hostAPIService(), hostAPIFallbackPorts())
@@ -83,13 +82,21 @@ func (r *Reconciler) tryIsolation(ctx context.Context, vc *v1alpha1.VirtualClust
 // quotaSpecChanged passes every event but ResourceQuota status updates, which come with
 // every tenant pod created or deleted and change nothing the operator writes.
 func quotaSpecChanged() predicate.Funcs {
+	return updatesWhen(func(o, n *corev1.ResourceQuota) bool {
+		return !equality.Semantic.DeepEqual(o.Spec, n.Spec) || !equality.Semantic.DeepEqual(o.Labels, n.Labels) ||
+			!equality.Semantic.DeepEqual(o.OwnerReferences, n.OwnerReferences)
+	})
+}
+
+// updatesWhen passes creations, deletions, and the updates of T objects that changed says
+// matter (updates of other types too, which it cannot judge).
+func updatesWhen[T client.Object](changed func(old, new T) bool) predicate.Funcs {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		o, ok1 := e.ObjectOld.(*corev1.ResourceQuota)
-		n, ok2 := e.ObjectNew.(*corev1.ResourceQuota)
+		o, ok1 := e.ObjectOld.(T)
+		n, ok2 := e.ObjectNew.(T)
 		if !ok1 || !ok2 {
 			return true
 		}
-		return !equality.Semantic.DeepEqual(o.Spec, n.Spec) || !equality.Semantic.DeepEqual(o.Labels, n.Labels) ||
-			!equality.Semantic.DeepEqual(o.OwnerReferences, n.OwnerReferences)
+		return changed(o, n)
 	}}
 }

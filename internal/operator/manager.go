@@ -27,6 +27,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/internal/translate"
 )
 
 // Options configure the operator.
@@ -43,6 +44,9 @@ type Options struct {
 	// GatewayDomain, unless empty, makes every control plane reachable through the
 	// gateway as <name>.<GatewayDomain> (the gateway itself runs beside the operator).
 	GatewayDomain string
+	// IngressControllers: where the host's ingress controllers run (NewIngressControllers);
+	// zero: none, and no tenant's Ingress opens anything.
+	IngressControllers IngressControllers
 }
 
 // LeaderElectionID names the operator's Lease.
@@ -74,6 +78,10 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 		return err
 	}
 	tenantServices := labels.NewSelector().Add(*hasTenant)
+	syncedByTenant, err := labels.NewRequirement(translate.LabelManagedBy, selection.Exists, nil)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
 		Logger:                        log,
@@ -92,6 +100,9 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 			ByObject: map[client.Object]cache.ByObject{
 				&v1alpha1.VirtualCluster{}: {Label: labels.Everything()},
 				&corev1.Service{}:          {Label: tenantServices},
+				// Ingresses: the syncers' copies only, whose backends decide what the
+				// ingress controllers may reach.
+				&networkingv1.Ingress{}: {Label: labels.NewSelector().Add(*syncedByTenant)},
 			},
 		},
 		// Secrets are read by name only (that is all its RBAC allows), never listed.
@@ -107,12 +118,13 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 		return err
 	}
 	r := &Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: scheme, DefaultImage: opts.DefaultImage,
-		GatewayDomain: opts.GatewayDomain}
+		GatewayDomain: opts.GatewayDomain, IngressControllers: opts.IngressControllers}
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.VirtualCluster{}).
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(tenantOfService), builder.WithPredicates(exposureChanged())).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(tenantOfCopy), builder.WithPredicates(exposureChanged())).
+		Watches(&networkingv1.Ingress{}, handler.EnqueueRequestsFromMapFunc(tenantOfCopy), builder.WithPredicates(ingressChanged())).
 		Owns(&corev1.Namespace{}).
 		Owns(&rbacv1.ClusterRoleBinding{}).
 		Owns(&networkingv1.NetworkPolicy{}).
@@ -122,6 +134,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 	if err != nil {
 		return fmt.Errorf("operator controller: %w", err)
 	}
-	log.Info("Starting operator", "defaultImage", opts.DefaultImage, "leaderElect", opts.LeaderElect)
+	log.Info("Starting operator", "defaultImage", opts.DefaultImage, "leaderElect", opts.LeaderElect,
+		"ingressControllerNamespaces", opts.IngressControllers.Namespaces)
 	return mgr.Start(ctx)
 }

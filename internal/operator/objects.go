@@ -279,6 +279,9 @@ func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage, ga
 	if vc.Spec.Isolation.AllowLoadBalancers {
 		args = append(args, "--allow-load-balancers")
 	}
+	if vc.Spec.Isolation.AllowIngresses {
+		args = append(args, "--allow-ingresses")
+	}
 	env := []corev1.EnvVar{
 		{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
 		{Name: "HOME", Value: "/tmp"},

@@ -44,7 +44,7 @@ func TestStatefulSet(t *testing.T) {
 				"--tls-san=10.96.0.42", "--tls-san=kplex-apiserver.kplex-a.svc", "--advertise-address=$(POD_IP)",
 				"--publish-kubeconfig-secret=kplex-kubeconfig", "--publish-kubeconfig-server=https://kplex-apiserver.kplex-a.svc:443",
 				"--dns-address=0.0.0.0:1053", "--tenant-dns-ip=10.96.0.53", "--pod-security=restricted"},
-			noArgs: []string{"--datastore-endpoint", "--sync-qps", "--allow-node-ports", "--allow-load-balancers"},
+			noArgs: []string{"--datastore-endpoint", "--sync-qps", "--allow-node-ports", "--allow-load-balancers", "--allow-ingresses"},
 		},
 		{
 			name: "image, resources, sync and storage from the spec",
@@ -53,11 +53,11 @@ func TestStatefulSet(t *testing.T) {
 				s.ControlPlane.Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}
 				s.Sync.QPS, s.Sync.Burst = 7, 9
 				s.Isolation.PodSecurity = v1alpha1.PodSecurityBaseline
-				s.Isolation.AllowNodePorts, s.Isolation.AllowLoadBalancers = true, true
+				s.Isolation.AllowNodePorts, s.Isolation.AllowLoadBalancers, s.Isolation.AllowIngresses = true, true, true
 				s.Datastore.Embedded = &v1alpha1.EmbeddedDatastore{Size: ptr.To(resource.MustParse("5Gi")), StorageClassName: ptr.To("fast")}
 			}),
 			wantImage: "example/kplexd:v2", wantSize: "5Gi", wantClass: ptr.To("fast"), wantMemory: "1Gi",
-			wantArgs: []string{"--sync-qps=7", "--sync-burst=9", "--pod-security=baseline", "--allow-node-ports", "--allow-load-balancers"},
+			wantArgs: []string{"--sync-qps=7", "--sync-burst=9", "--pod-security=baseline", "--allow-node-ports", "--allow-load-balancers", "--allow-ingresses"},
 		},
 		{
 			name: "external datastore",

@@ -52,6 +52,8 @@ type Reconciler struct {
 	// GatewayDomain: control planes are reachable through the gateway as
 	// <name>.<GatewayDomain>; empty: no gateway.
 	GatewayDomain string
+	// IngressControllers are admitted to the pods behind the tenants' Ingresses.
+	IngressControllers IngressControllers
 }
 
 // errNamespaceConflict: kplex-<name> exists and belongs to somebody else.

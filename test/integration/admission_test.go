@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -108,6 +109,10 @@ func TestTenantPolicy(t *testing.T) {
 		_, err = cs.CoreV1().Services("app").Update(ctx, s, metav1.UpdateOptions{})
 		refused(t, "update to NodePort", err, `spec.type "NodePort"`)
 	})
+	t.Run("Ingress refused", func(t *testing.T) {
+		_, err := cs.NetworkingV1().Ingresses("app").Create(ctx, tenantIngress("web"), metav1.CreateOptions{})
+		refused(t, "Ingress", err, "Ingresses are not allowed", "kplexd --allow-ingresses")
+	})
 	t.Run("hostPath and local PersistentVolumes refused", func(t *testing.T) {
 		for _, src := range []corev1.PersistentVolumeSource{
 			{HostPath: &corev1.HostPathVolumeSource{Path: "/etc"}},
@@ -134,7 +139,7 @@ func TestTenantPolicy(t *testing.T) {
 func TestTenantPolicyLoosened(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cp := testenv.NewControlPlane(t, "--pod-security=baseline", "--allow-node-ports")
+	cp := testenv.NewControlPlane(t, "--pod-security=baseline", "--allow-node-ports", "--allow-ingresses")
 	cp.Start(ctx)
 	cs := cp.Client()
 	mustNamespace(ctx, t, cs, "app")
@@ -157,6 +162,15 @@ func TestTenantPolicyLoosened(t *testing.T) {
 	}
 	_, err = cs.CoreV1().Services("app").Create(ctx, tenantService("app", "lb", corev1.ServiceTypeLoadBalancer), metav1.CreateOptions{})
 	refused(t, "LoadBalancer without --allow-load-balancers", err, "--allow-load-balancers")
+	if _, err := cs.NetworkingV1().Ingresses("app").Create(ctx, tenantIngress("web"), metav1.CreateOptions{}); err != nil {
+		t.Errorf("Ingress with --allow-ingresses: %v", err)
+	}
+}
+
+// tenantIngress sends everything to port 80 of Service svc.
+func tenantIngress(svc string) *networkingv1.Ingress {
+	return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "front"}, Spec: networkingv1.IngressSpec{
+		DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: svc, Port: networkingv1.ServiceBackendPort{Number: 80}}}}}
 }
 
 // deleteAdmissionObjects deletes every admission webhook and policy, as a tenant looking

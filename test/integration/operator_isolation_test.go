@@ -259,17 +259,7 @@ func TestOperatorIsolationExposedServices(t *testing.T) {
 		{gone, webPod, true, "http"},
 		{cp, labels.Set(cpLabels), false, "6443"}, // the control plane lacks the tenant-pod labels
 	} {
-		p := pols[operator.ExposedPolicyName(tc.svc)]
-		sel, err := metav1.LabelSelectorAsSelector(&p.Spec.PodSelector)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sel.Matches(tc.pod) != tc.admits {
-			t.Errorf("policy %s selects %v: %v, want %v", p.Name, tc.pod, !tc.admits, tc.admits)
-		}
-		if len(p.Spec.Ingress) != 1 || len(p.Spec.Ingress[0].Ports) != 1 || p.Spec.Ingress[0].Ports[0].Port.String() != tc.port {
-			t.Errorf("policy %s ingress %+v, want port %s only", p.Name, p.Spec.Ingress, tc.port)
-		}
+		wantExposedPolicy(t, pols[operator.ExposedPolicyName(tc.svc)], tc.pod, tc.admits, tc.port)
 	}
 	e.waitFor(ctx, "IsolationReady names the exposed Services", 30*time.Second, func(ctx context.Context) (bool, string) {
 		msg := meta.FindStatusCondition(e.get(ctx, name).Status.Conditions, v1alpha1.ConditionIsolation).Message

@@ -41,16 +41,18 @@ type operatorEnv struct {
 	kc   string        // the operator's kubeconfig
 	op   *exec.Cmd
 	t    *testing.T
+	args []string // more flags of kplexd operator
 }
 
-func newOperatorEnv(ctx context.Context, t *testing.T) *operatorEnv {
+// newOperatorEnv starts the operator with args added to the flags every test gives it.
+func newOperatorEnv(ctx context.Context, t *testing.T, args ...string) *operatorEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped under -short")
 	}
 	host, c := installedHost(ctx, t)
 	kc := kubeconfigFile(t, operatorConfig(ctx, t, host))
-	e := &operatorEnv{host: host, c: c, kc: kc, t: t}
+	e := &operatorEnv{host: host, c: c, kc: kc, t: t, args: args}
 	e.startOperator()
 	return e
 }
@@ -94,9 +96,9 @@ func (e *operatorEnv) startOperator() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.op = exec.Command(testenv.Binary(e.t, "kplexd"), "operator", "--kubeconfig", e.kc,
+	e.op = exec.Command(testenv.Binary(e.t, "kplexd"), append([]string{"operator", "--kubeconfig", e.kc,
 		"--default-image=localhost/kplex/kplexd:test", "--health-probe-bind-address=0", "--leader-elect=true",
-		"--gateway-address=127.0.0.1:0")
+		"--gateway-address=127.0.0.1:0"}, e.args...)...)
 	e.op.Stdout, e.op.Stderr = f, f
 	if err := e.op.Start(); err != nil {
 		e.t.Fatalf("start operator: %v", err)

@@ -57,7 +57,7 @@ func newSyncEnv(ctx context.Context, t *testing.T) *syncEnv {
 	e := &syncEnv{
 		t:       t,
 		host:    testenv.NewControlPlane(t, "--profile", "host"),
-		virtual: testenv.NewControlPlane(t, "--service-cidr", virtualServiceCIDR),
+		virtual: testenv.NewControlPlane(t, "--service-cidr", virtualServiceCIDR, "--allow-ingresses"),
 	}
 	e.host.Start(ctx)
 	e.virtual.Start(ctx)

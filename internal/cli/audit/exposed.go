@@ -3,6 +3,7 @@ package audit
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -34,12 +35,25 @@ func (x exposure) openedBy(p *corev1.Pod, port int32) string {
 			continue
 		}
 		for _, r := range pol.Spec.Ingress {
+			// A rule for the ingress controllers only admits no other tenant.
+			if !fromEveryNamespace(r.From) {
+				continue
+			}
 			if len(r.Ports) == 0 || anyPortAdmits(r.Ports, p, port) {
 				return pol.Labels[operator.LabelExposedService]
 			}
 		}
 	}
 	return ""
+}
+
+// fromEveryNamespace: the peers include every pod of every namespace (an empty list is
+// anywhere too), so other tenants' pods.
+func fromEveryNamespace(from []networkingv1.NetworkPolicyPeer) bool {
+	return len(from) == 0 || slices.ContainsFunc(from, func(p networkingv1.NetworkPolicyPeer) bool {
+		return p.NamespaceSelector != nil && p.PodSelector == nil &&
+			len(p.NamespaceSelector.MatchLabels)+len(p.NamespaceSelector.MatchExpressions) == 0
+	})
 }
 
 func anyPortAdmits(ports []networkingv1.NetworkPolicyPort, p *corev1.Pod, port int32) bool {

@@ -65,7 +65,7 @@ func (f *exposedFixture) exposure(svcs ...*corev1.Service) exposure {
 	for _, s := range svcs {
 		in = append(in, *s)
 	}
-	pols, err := operator.ExposedPolicies(f.vc, in)
+	pols, err := operator.ExposedPolicies(f.vc, in, nil, operator.IngressControllers{})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -138,5 +138,22 @@ func TestAuditAimsAroundExposedPorts(t *testing.T) {
 	}
 	if got, why, ok := f.exposure().pickService("b", []*corev1.Service{pubWeb}, pods); !ok || got.addr != "10.96.0.20:80" || got.note != "" {
 		t.Errorf("nothing published: %+v %q %v, want the NodePort Service itself", got, why, ok)
+	}
+
+	// What only the ingress controllers may reach is no publication to other tenants: still aimed at.
+	f.vc.Spec.Isolation.AllowIngresses = true
+	ctrls, err := operator.NewIngressControllers([]string{"ingress-system"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ing := networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "kplex-b", Name: "front", Labels: map[string]string{translate.LabelManagedBy: "b"}},
+		Spec: networkingv1.IngressSpec{DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: inDB.Name,
+			Port: networkingv1.ServiceBackendPort{Number: 80}}}}}
+	pols, err := operator.ExposedPolicies(f.vc, []corev1.Service{*inDB}, []networkingv1.Ingress{ing}, ctrls)
+	if err != nil || len(pols) != 1 {
+		t.Fatalf("policies %v %v, want one for the Ingress's backend", pols, err)
+	}
+	if got, why, ok := (exposure{*pols[0]}).pickPod("b", []*corev1.Pod{db}); !ok || got.addr != "10.244.0.7:5432" || got.note != "" {
+		t.Errorf("a pod behind an Ingress only: %+v %q %v, want it aimed at, no note", got, why, ok)
 	}
 }

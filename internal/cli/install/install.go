@@ -21,6 +21,7 @@ import (
 	"github.com/kplex-dev/kplex/internal/cli/output"
 	"github.com/kplex-dev/kplex/internal/cli/poll"
 	kinstall "github.com/kplex-dev/kplex/internal/install"
+	"github.com/kplex-dev/kplex/internal/operator"
 )
 
 // FieldManager owns, on the host, every field kplex install applies.
@@ -31,6 +32,9 @@ type Options struct {
 	Image   string
 	Wait    bool
 	Timeout time.Duration
+	// Where the host's ingress controllers run (the operator's flags of the same names).
+	IngressControllerNamespaces []string
+	IngressControllerSelector   string
 }
 
 // NewCommand returns `kplex install`.
@@ -51,12 +55,19 @@ what differs, e.g. the image. Needs cluster-admin rights on the host.`,
 	cmd.Flags().StringVar(&o.Image, "image", kinstall.DefaultImage, "kplexd image for the operator and the control planes (the default is the image kplex-devhost loads)")
 	cmd.Flags().BoolVar(&o.Wait, "wait", true, "wait until the operator is available")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 3*time.Minute, "how long to wait")
+	cmd.Flags().StringSliceVar(&o.IngressControllerNamespaces, operator.IngressNamespaceFlag, nil, operator.IngressNamespaceHelp)
+	cmd.Flags().StringVar(&o.IngressControllerSelector, operator.IngressSelectorFlag, "", operator.IngressSelectorHelp)
 	return cmd
 }
 
 // Run applies the objects and waits.
 func Run(ctx context.Context, h *host.Host, s output.Streams, o Options) error {
-	objs, err := kinstall.Objects(kinstall.Options{Image: o.Image})
+	// The operator checks its flags when it starts; checked here too, a mistake is said at once.
+	if _, err := operator.NewIngressControllers(o.IngressControllerNamespaces, o.IngressControllerSelector); err != nil {
+		return err
+	}
+	objs, err := kinstall.Objects(kinstall.Options{Image: o.Image,
+		IngressControllerNamespaces: o.IngressControllerNamespaces, IngressControllerSelector: o.IngressControllerSelector})
 	if err != nil {
 		return err
 	}

@@ -74,6 +74,7 @@ func NewCommand(log logr.Logger) *cobra.Command {
 	fs.StringVar(&f.cfg.TenantPolicy.PodSecurityLevel, "pod-security", "restricted", "virtual profile: lowest Pod Security Standards level of the tenant's pods, restricted or baseline (namespace labels can only raise it)")
 	fs.BoolVar(&f.cfg.TenantPolicy.AllowNodePorts, "allow-node-ports", false, "virtual profile: allow the tenant NodePort Services")
 	fs.BoolVar(&f.cfg.TenantPolicy.AllowLoadBalancers, "allow-load-balancers", false, "virtual profile: allow the tenant LoadBalancer Services")
+	fs.BoolVar(&f.cfg.TenantPolicy.AllowIngresses, "allow-ingresses", false, "virtual profile: allow the tenant Ingresses (served by the host's ingress controllers)")
 	f.sync.addFlags(fs)
 	return cmd
 }

@@ -18,6 +18,8 @@ import (
 func NewCommand(log logr.Logger) *cobra.Command {
 	var kubeconfig string
 	var gw gatewayFlags
+	var ingressNamespaces []string
+	var ingressSelector string
 	opts := operator.Options{}
 	cmd := &cobra.Command{
 		Use:   "operator",
@@ -26,6 +28,9 @@ func NewCommand(log logr.Logger) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if opts.GatewayDomain, err = gw.validate(); err != nil {
+				return err
+			}
+			if opts.IngressControllers, err = operator.NewIngressControllers(ingressNamespaces, ingressSelector); err != nil {
 				return err
 			}
 			// Empty kubeconfig: the in-cluster configuration.
@@ -54,6 +59,8 @@ func NewCommand(log logr.Logger) *cobra.Command {
 	fs.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", install.Namespace, "namespace of the leader election Lease")
 	fs.StringVar(&opts.HealthProbeAddress, "health-probe-bind-address", fmt.Sprintf(":%d", install.HealthPort), "address of /healthz and /readyz (0: off)")
 	fs.StringVar(&opts.MetricsAddress, "metrics-bind-address", "0", "address of /metrics (0: off)")
+	fs.StringSliceVar(&ingressNamespaces, operator.IngressNamespaceFlag, nil, operator.IngressNamespaceHelp)
+	fs.StringVar(&ingressSelector, operator.IngressSelectorFlag, "", operator.IngressSelectorHelp)
 	gw.addFlags(fs)
 	return cmd
 }
