@@ -29,18 +29,16 @@ import (
 // there; b's pod, b's Service, b's control plane, the host API server and the metadata
 // address are not. Each refusal has its control: the same target answers a pod of an
 // unconfined host namespace, or b's own client. Once b is allowed node ports and publishes
-// one, a's client reaches it through the node, and still nothing else of b's.
+// one, a's client reaches it through the node, and still nothing else of b's. a is allowed
+// Ingresses, and the host's (stand-in) ingress controller reaches what they lead to only.
 func TestIsolation(t *testing.T) {
 	env := startDevhost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	c, clients := operatorTenants(ctx, t, env, "a", "b")
+	specA := v1alpha1.VirtualClusterSpec{}
+	specA.Isolation.AllowIngresses = true
+	c, clients := operatorTenantsWith(ctx, t, env, ingressControllerInstall(), map[string]v1alpha1.VirtualClusterSpec{"a": specA, "b": {}})
 
-	type tenant struct {
-		client             string // host name of the client pod
-		webIP, webSvc      string
-		apiIP, dnsIP, cpIP string // kplex-apiserver and kplex-dns ClusterIPs, control-plane pod IP
-	}
 	const ns = "net"
 	tenants := map[string]*tenant{}
 	for name, cs := range clients {
@@ -151,6 +149,10 @@ func TestIsolation(t *testing.T) {
 		}
 	})
 
+	t.Run("the host's ingress controller reaches the pod and port behind a's Ingress, and nothing else", func(t *testing.T) {
+		testIngressEntry(ctx, t, env, c, clients["a"], ns, a, b)
+	})
+
 	// b is allowed node ports and publishes one port of a pod that listens on two: a's pod
 	// reaches that port through the node, and still nothing else of b's.
 	t.Run("a's pod reaches the NodePort b is allowed, and nothing else of b's", func(t *testing.T) {
@@ -186,10 +188,7 @@ func TestIsolation(t *testing.T) {
 		csB := tenantClient(ctx, t, env, c, "b") // the old connection went with the old pod
 		// The web pod (named port http = 8080) with a second server on 9090 (busybox httpd
 		// without -f goes to the background).
-		multi := testenv.WebPod("multi", "")
-		multi.Spec.Containers[0].Command = []string{"sh", "-c", "mkdir -p /tmp/www && echo 'hello from b exposed' > /tmp/www/index.html && " +
-			"httpd -p 9090 -h /tmp/www && exec httpd -f -p 8080 -h /tmp/www"}
-		mustPod(ctx, t, csB, ns, multi)
+		mustPod(ctx, t, csB, ns, twoPortWebPod("multi", "hello from b exposed"))
 		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "exposed"}, Spec: corev1.ServiceSpec{
 			Type: corev1.ServiceTypeNodePort, Selector: map[string]string{"app": "multi"},
 			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP}}}}
@@ -257,6 +256,22 @@ func TestIsolation(t *testing.T) {
 			t.Errorf("b's IsolationReady %q does not name the exposed Service %s", msg, hostSvc)
 		}
 	})
+}
+
+// tenant is what TestIsolation knows of a tenant's pods and Services.
+type tenant struct {
+	client             string // host name of the client pod
+	webIP, webSvc      string
+	apiIP, dnsIP, cpIP string // kplex-apiserver and kplex-dns ClusterIPs, control-plane pod IP
+}
+
+// twoPortWebPod serves text on 8080 (port named http) and on 9090 (busybox httpd without
+// -f goes to the background).
+func twoPortWebPod(name, text string) *corev1.Pod {
+	p := testenv.WebPod(name, "")
+	p.Spec.Containers[0].Command = []string{"sh", "-c", "mkdir -p /tmp/www && echo '" + text + "' > /tmp/www/index.html && " +
+		"httpd -p 9090 -h /tmp/www && exec httpd -f -p 8080 -h /tmp/www"}
+	return p
 }
 
 func hostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }

@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -138,16 +140,23 @@ func TestE2EOperator(t *testing.T) {
 // kplex connect.
 func operatorTenants(ctx context.Context, t *testing.T, env *devhostEnv, names ...string) (client.Client, map[string]kubernetes.Interface) {
 	t.Helper()
-	c := installOperator(ctx, t, env)
+	specs := map[string]v1alpha1.VirtualClusterSpec{}
+	for _, name := range names {
+		specs[name] = v1alpha1.VirtualClusterSpec{}
+	}
+	return operatorTenantsWith(ctx, t, env, install.Options{}, specs)
+}
+
+// operatorTenantsWith is operatorTenants with installation options and a spec per tenant.
+func operatorTenantsWith(ctx context.Context, t *testing.T, env *devhostEnv, opts install.Options, specs map[string]v1alpha1.VirtualClusterSpec) (client.Client, map[string]kubernetes.Interface) {
+	t.Helper()
+	names := slices.Sorted(maps.Keys(specs))
+	c := installOperator(ctx, t, env, opts)
 	t.Cleanup(func() { // before the devhost goes down
 		if t.Failed() {
 			dumpHost(context.Background(), t, env, names)
 		}
 	})
-	specs := map[string]v1alpha1.VirtualClusterSpec{}
-	for _, name := range names {
-		specs[name] = v1alpha1.VirtualClusterSpec{}
-	}
 	createReady(ctx, t, c, specs)
 	tenants := map[string]kubernetes.Interface{}
 	for _, name := range names {
@@ -156,10 +165,10 @@ func operatorTenants(ctx context.Context, t *testing.T, env *devhostEnv, names .
 	return c, tenants
 }
 
-// installOperator installs kplex with its defaults and waits until the operator is available.
-func installOperator(ctx context.Context, t *testing.T, env *devhostEnv) client.Client {
+// installOperator installs kplex and waits until the operator is available.
+func installOperator(ctx context.Context, t *testing.T, env *devhostEnv, opts install.Options) client.Client {
 	t.Helper()
-	c := testenv.InstallKplex(ctx, t, env.config, install.Options{})
+	c := testenv.InstallKplex(ctx, t, env.config, opts)
 	waitFor(t, "operator available", 3*time.Minute, func(ctx context.Context) (bool, error) {
 		d := &appsv1.Deployment{}
 		if err := c.Get(ctx, types.NamespacedName{Namespace: install.Namespace, Name: install.OperatorName}, d); err != nil {
