@@ -4,9 +4,9 @@ ENV := source hack/build-env.sh &&
 # Builds that link k8s.io/kubernetes take 2-3 GB each: never run two at once.
 HEAVY := flock /tmp/kplex-heavy-build.lock
 
-.PHONY: generate demo demo-down devhost-up devhost-down bench-devhost build kplexd kplex-devhost kplex baseline test test-short bench fmt vet clean
+.PHONY: generate demo demo-down devhost-up devhost-down bench-devhost build kplexd kplex-netgate kplex-devhost kplex baseline test test-short bench fmt vet clean
 
-build: kplexd kplex-devhost kplex
+build: kplexd kplex-netgate kplex-devhost kplex
 
 # The README's first command (root): build, bring the devhost up, install kplex, two
 # tenants each running a web server, each seeing only its own world.
@@ -21,6 +21,14 @@ demo-down:
 
 kplexd:
 	$(ENV) $(HEAVY) go build -ldflags "$$KPLEX_LDFLAGS" -o bin/kplexd ./cmd/kplexd
+
+# The network gate, the first init container of every tenant pod: a small static binary
+# on the standard library alone (the check enforces it), shipped in the kplexd image
+# next to kplexd. kplex-devhost takes it from next to the kplexd binary.
+kplex-netgate:
+	@bad=$$($(ENV) go list -deps ./cmd/kplex-netgate | grep '\.' | grep -v -e '^vendor/' -e '^github.com/kplex-dev/kplex/'); \
+	  if [ -n "$$bad" ]; then echo "kplex-netgate: must use the standard library only, links: $$bad"; exit 1; fi
+	$(ENV) go build -ldflags "$$KPLEX_LDFLAGS" -o bin/kplex-netgate ./cmd/kplex-netgate
 
 # The CLI is a light build (it never links k8s.io/kubernetes, which the check
 # enforces), so it needs no HEAVY lock.

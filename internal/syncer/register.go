@@ -49,7 +49,7 @@ func (s *Syncer) register() error {
 		{"pods", func() error {
 			return (&pods.Reconciler{
 				Virtual: virtual, VirtualReader: reader, Host: host, Translator: tr,
-				CA: s.opts.VirtualCA, APIHost: apiHost, APIPort: apiPort, DNS: s.opts.DNS,
+				CA: s.opts.VirtualCA, APIHost: apiHost, APIPort: apiPort, DNS: s.opts.DNS, Gate: s.opts.NetworkGate,
 				TokenAudiences: s.opts.TokenAudiences, TokenLifetime: s.opts.TokenLifetime,
 				Workers: podWorkers, Log: log.WithName("pods"),
 			}).SetupWithManager(s.mgr)

@@ -65,6 +65,9 @@ type Options struct {
 	TenantAPIPort int
 	// DNS is the tenant's resolver given to pods (zero: pods keep their DNS settings).
 	DNS pods.DNS
+	// NetworkGate runs before every container of the tenant's pods until the pod's network
+	// policy is in effect (zero Image: no gate).
+	NetworkGate pods.NetworkGate
 	// QPS and Burst limit each client (virtual and host). Zero: DefaultQPS, DefaultBurst.
 	QPS   float32
 	Burst int

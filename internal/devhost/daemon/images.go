@@ -33,7 +33,12 @@ func (d *daemon) buildImages(dir string) (imageArchives, error) {
 		{"testbox", func() (image.Spec, error) { return image.Testbox(d.opts.Tools["busybox"]) }, false},
 	}
 	if d.opts.KplexdBinary != "" {
-		builds = append(builds, build{"kplexd", func() (image.Spec, error) { return image.Kplexd(d.opts.KplexdBinary) }, true})
+		// make build puts the network gate next to kplexd.
+		netgate := filepath.Join(filepath.Dir(d.opts.KplexdBinary), "kplex-netgate")
+		if _, err := os.Stat(netgate); err != nil {
+			return out, fmt.Errorf("kplex-netgate not found next to kplexd (%s): run make build, which builds both", netgate)
+		}
+		builds = append(builds, build{"kplexd", func() (image.Spec, error) { return image.Kplexd(d.opts.KplexdBinary, netgate) }, true})
 	} else {
 		d.log.Info("No kplexd binary given: the kplexd image is not built", "image", image.KplexdRef)
 	}

@@ -70,8 +70,13 @@ func Testbox(busybox string) (Spec, error) {
 }
 
 // Kplexd is the kplexd server image: the static binary, a non-root user and no shell.
-func Kplexd(binary string) (Spec, error) {
+// It also carries the network gate (/kplex-netgate), which the syncer runs as the first
+// init container of every tenant pod from the control plane's own image.
+func Kplexd(binary, netgate string) (Spec, error) {
 	if err := checkStatic(binary, "kplexd"); err != nil {
+		return Spec{}, err
+	}
+	if err := checkStatic(netgate, "kplex-netgate"); err != nil {
 		return Spec{}, err
 	}
 	return Spec{
@@ -82,6 +87,7 @@ func Kplexd(binary string) (Spec, error) {
 		Env:        []string{"HOME=/home/nonroot"},
 		Files: []File{
 			{Path: "/kplexd", Source: binary, Mode: 0o755},
+			{Path: "/kplex-netgate", Source: netgate, Mode: 0o755},
 			{Path: "/etc/passwd", Data: []byte(fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", NonRootUID, NonRootUID))},
 			{Path: "/etc/group", Data: []byte(fmt.Sprintf("root:x:0:\nnonroot:x:%d:\n", NonRootUID))},
 			{Path: "/home/nonroot", Dir: true, UID: NonRootUID, GID: NonRootUID, Mode: 0o700},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/kplex-dev/kplex/internal/controlplane/pki"
 	"github.com/kplex-dev/kplex/internal/kubeletproxy"
 	"github.com/kplex-dev/kplex/internal/syncer"
+	"github.com/kplex-dev/kplex/internal/syncer/pods"
 )
 
 // syncFlags are the syncer's flags; without --host-kubeconfig and --host-namespace
@@ -38,6 +40,8 @@ type syncFlags struct {
 	kubeletAddress string
 	kubeletPort    int
 	activityEvery  time.Duration
+	gateImage      string
+	gateProbe      string
 }
 
 // SyncConfig is a validated syncer configuration.
@@ -59,6 +63,8 @@ type SyncConfig struct {
 	KubeletPort    int
 	// ActivityEvery is how often the tenant's last activity goes to the host's Lease.
 	ActivityEvery time.Duration
+	// NetworkGate runs first in every tenant pod (zero Image: not at all).
+	NetworkGate pods.NetworkGate
 }
 
 func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
@@ -73,6 +79,8 @@ func (f *syncFlags) addFlags(fs *pflag.FlagSet) {
 	f.gateway.addFlags(fs)
 	fs.StringVar(&f.kubeletAddress, "kubelet-proxy-address", syncer.DefaultKubeletAddress, "IP address the kubelet proxy (logs, exec, attach, port-forward of the tenant's pods) listens on; virtual nodes publish it, and only this process's API server calls it")
 	fs.IntVar(&f.kubeletPort, "kubelet-proxy-port", 0, "port of the kubelet proxy, published in the virtual nodes (0: any free port)")
+	fs.StringVar(&f.gateImage, "network-gate-image", "", "image holding /kplex-netgate (the kplexd image), run as the first init container of every tenant pod until the pod's network policy is in effect (empty: no gate)")
+	fs.StringVar(&f.gateProbe, "network-gate-probe", "", "IP:PORT the gate connects to, which tenant pods are always denied and which accepts connections otherwise (default: the host API server's address when it is an IP:PORT)")
 	fs.DurationVar(&f.activityEvery, "activity-report-interval", activityEvery, "how often the tenant's last API activity (requests by people and the tenant's controllers) is written to Lease "+syncer.ActivityLease+" in --host-namespace")
 }
 
@@ -123,6 +131,9 @@ func (f *syncFlags) complete(cfg controlplane.Config) (*SyncConfig, error) {
 	sc := &SyncConfig{Host: host, HostNamespace: f.hostNamespace, QPS: f.qps, Burst: f.burst,
 		TenantAPIHost: cfg.AdvertiseAddress, TenantAPIPort: cfg.SecurePort, Publish: publish, DNS: dc,
 		KubeletAddress: ip, KubeletPort: f.kubeletPort, ActivityEvery: f.activityEvery}
+	if sc.NetworkGate, err = f.networkGate(host); err != nil {
+		return nil, err
+	}
 	if f.tenantAPIHost != "" {
 		sc.TenantAPIHost = f.tenantAPIHost
 		if h, p, err := net.SplitHostPort(f.tenantAPIHost); err == nil {
@@ -134,6 +145,30 @@ func (f *syncFlags) complete(cfg controlplane.Config) (*SyncConfig, error) {
 		}
 	}
 	return sc, nil
+}
+
+// networkGate is the gate of --network-gate-image and --network-gate-probe, whose default
+// is the host API server's address: its Service address when kplexd runs in a pod.
+func (f *syncFlags) networkGate(host *rest.Config) (pods.NetworkGate, error) {
+	if f.gateImage == "" {
+		if f.gateProbe != "" {
+			return pods.NetworkGate{}, fmt.Errorf("--network-gate-probe needs --network-gate-image: the image that holds /kplex-netgate")
+		}
+		return pods.NetworkGate{}, nil
+	}
+	probe := f.gateProbe
+	if probe == "" {
+		u, err := url.Parse(host.Host)
+		if err != nil || u.Port() == "" || net.ParseIP(u.Hostname()) == nil {
+			return pods.NetworkGate{}, fmt.Errorf("--network-gate-probe: the host API server %q is not an IP:PORT; give an IP:PORT that tenant pods are denied and that accepts connections (e.g. the kubernetes Service's ClusterIP:443)", host.Host)
+		}
+		probe = u.Host
+	}
+	h, p, err := net.SplitHostPort(probe)
+	if port, perr := strconv.Atoi(p); err != nil || perr != nil || net.ParseIP(h) == nil || port <= 0 || port > 65535 {
+		return pods.NetworkGate{}, fmt.Errorf("--network-gate-probe %q: want IP:PORT, e.g. 10.96.0.1:443", probe)
+	}
+	return pods.NetworkGate{Image: f.gateImage, Probe: probe}, nil
 }
 
 // startSyncer gives kplex's components their rights in the virtual cluster and runs the
@@ -183,7 +218,7 @@ func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, a
 	port := l.Addr().(*net.TCPAddr).Port
 	s, err := syncer.New(syncer.Options{
 		Tenant: cfg.Name, HostNamespace: sc.HostNamespace, Virtual: virtual, Host: sc.Host,
-		TenantAPIHost: sc.TenantAPIHost, TenantAPIPort: sc.TenantAPIPort, DNS: sc.DNS.podDNS(),
+		TenantAPIHost: sc.TenantAPIHost, TenantAPIPort: sc.TenantAPIPort, DNS: sc.DNS.podDNS(), NetworkGate: sc.NetworkGate,
 		KubeletAddress: sc.KubeletAddress.String(), KubeletPort: int32(port),
 		QPS: sc.QPS, Burst: sc.Burst, Log: log,
 	})
@@ -202,7 +237,8 @@ func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, a
 		l.Close()
 		return err
 	}
-	log.Info("Starting syncer", "hostNamespace", sc.HostNamespace, "host", sc.Host.Host, "kubeletProxy", l.Addr().String())
+	log.Info("Starting syncer", "hostNamespace", sc.HostNamespace, "host", sc.Host.Host, "kubeletProxy", l.Addr().String(),
+		"networkGateImage", sc.NetworkGate.Image, "networkGateProbe", sc.NetworkGate.Probe)
 	go func() {
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return s.Start(gctx) })

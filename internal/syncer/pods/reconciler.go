@@ -45,7 +45,9 @@ type Reconciler struct {
 	Workers          int
 	// DNS is the tenant's resolver (zero: pods keep their DNS settings).
 	DNS DNS
-	Log logr.Logger
+	// Gate runs before every container of the pod (zero Image: none).
+	Gate NetworkGate
+	Log  logr.Logger
 
 	pending *pending // host objects created that the host cache may not show yet
 }
@@ -175,7 +177,7 @@ func isTerminal(p *corev1.Pod) bool {
 
 // desired is the rewritten host pod of vpod.
 func (r *Reconciler) desired(ctx context.Context, vpod *corev1.Pod) (*corev1.Pod, bool, error) {
-	opts := RewriteOptions{APIHost: r.APIHost, APIPort: r.APIPort, DNS: r.DNS}
+	opts := RewriteOptions{APIHost: r.APIHost, APIPort: r.APIPort, DNS: r.DNS, Gate: r.Gate}
 	if vpod.Spec.EnableServiceLinks == nil || *vpod.Spec.EnableServiceLinks {
 		var svcs corev1.ServiceList
 		if err := r.Virtual.List(ctx, &svcs, client.InNamespace(vpod.Namespace)); err != nil {

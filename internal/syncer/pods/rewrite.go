@@ -46,6 +46,8 @@ type RewriteOptions struct {
 	ServiceEnv []corev1.EnvVar
 	// DNS is the tenant's resolver (zero: the pod's DNS settings are kept as they are).
 	DNS DNS
+	// Gate, when its Image is set, runs before every container of the pod.
+	Gate NetworkGate
 }
 
 // TokenSecretName is the host Secret holding the virtual service-account token of pod
@@ -177,6 +179,12 @@ func HostPod(t *translate.Translator, virtual *corev1.Pod, o RewriteOptions) (po
 				list[i].Env = dedupEnv(append(append([]corev1.EnvVar{}, o.ServiceEnv...), list[i].Env...))
 			}
 		}
+	}
+	// Last, so that the gate gets none of the tenant's variables, and outside the hashes:
+	// turning the gate on or changing its image concerns pods yet to start, not the
+	// running ones.
+	if o.Gate.Image != "" {
+		withGate(spec, o.Gate, gateName(&virtual.Spec))
 	}
 	host.Spec = *spec
 	return host, needsToken
@@ -315,20 +323,26 @@ func fixedPart(spec *corev1.PodSpec) *corev1.PodSpec {
 	return s
 }
 
-// applyMutable copies the updatable fields of desired onto host.
+// applyMutable copies the updatable fields of desired onto host. Containers are matched by
+// name, not position: a host pod made before the network gate was turned on has one init
+// container fewer than desired.
 func applyMutable(host, desired *corev1.PodSpec) {
-	for i := range host.InitContainers {
-		if i < len(desired.InitContainers) {
-			host.InitContainers[i].Image = desired.InitContainers[i].Image
-		}
-	}
-	for i := range host.Containers {
-		if i < len(desired.Containers) {
-			host.Containers[i].Image = desired.Containers[i].Image
-		}
-	}
+	copyImages(host.InitContainers, desired.InitContainers)
+	copyImages(host.Containers, desired.Containers)
 	host.ActiveDeadlineSeconds = desired.ActiveDeadlineSeconds
 	host.Tolerations = desired.Tolerations
+}
+
+func copyImages(host, desired []corev1.Container) {
+	images := make(map[string]string, len(desired))
+	for _, c := range desired {
+		images[c.Name] = c.Image
+	}
+	for i := range host {
+		if img, ok := images[host[i].Name]; ok {
+			host[i].Image = img
+		}
+	}
 }
 
 func hash(v any) string {

@@ -304,11 +304,11 @@ func TestRefs(t *testing.T) {
 
 func TestVirtualStatus(t *testing.T) {
 	now := metav1.Now()
-	v := corev1.PodStatus{Phase: corev1.PodPending, QOSClass: corev1.PodQOSBestEffort}
+	v := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending, QOSClass: corev1.PodQOSBestEffort}}
 	h := corev1.PodStatus{Phase: corev1.PodRunning, QOSClass: corev1.PodQOSGuaranteed, PodIP: "10.244.0.5", PodIPs: []corev1.PodIP{{IP: "10.244.0.5"}},
 		HostIP: "192.168.1.2", StartTime: &now, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
 		ContainerStatuses: []corev1.ContainerStatus{{Name: "app", RestartCount: 3, Ready: true}}}
-	s := VirtualStatus(&v, &h)
+	s := VirtualStatus(v, &h)
 	if s.Phase != corev1.PodRunning || s.PodIP != "10.244.0.5" || s.HostIP != "192.168.1.2" || s.StartTime == nil ||
 		len(s.Conditions) != 1 || s.ContainerStatuses[0].RestartCount != 3 {
 		t.Errorf("status not copied: %+v", s)

@@ -3,6 +3,7 @@ package pods
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,10 +13,12 @@ import (
 )
 
 // VirtualStatus is the virtual pod's status given its host copy's: what the host's
-// kubelet reports, except the QoS class (computed by the virtual API server).
-func VirtualStatus(virtual, host *corev1.PodStatus) corev1.PodStatus {
-	s := *virtual.DeepCopy()
+// kubelet reports, except the QoS class (computed by the virtual API server) and the
+// containers the host pod has and the virtual one has not (the network gate).
+func VirtualStatus(virtual *corev1.Pod, host *corev1.PodStatus) corev1.PodStatus {
+	s := *virtual.Status.DeepCopy()
 	h := host.DeepCopy()
+	hideInitContainers(&virtual.Spec, h)
 	s.Phase = h.Phase
 	s.Conditions = h.Conditions
 	s.Message = h.Message
@@ -60,7 +63,7 @@ func (r *Reconciler) syncBack(ctx context.Context, vpod, hpod *corev1.Pod) (time
 	if hpod.Status.Phase == "" {
 		return 0, nil // nothing reported yet
 	}
-	want := VirtualStatus(&vpod.Status, &hpod.Status)
+	want := VirtualStatus(vpod, &hpod.Status)
 	if equality.Semantic.DeepEqual(want, vpod.Status) {
 		return 0, nil
 	}
@@ -71,4 +74,48 @@ func (r *Reconciler) syncBack(ctx context.Context, vpod, hpod *corev1.Pod) (time
 		return 0, fmt.Errorf("update status of virtual pod %s/%s: %w", vpod.Namespace, vpod.Name, err)
 	}
 	return 0, nil
+}
+
+// hideInitContainers removes from h the init containers spec does not have: their status,
+// and their names from the conditions' messages. While only they hold the pod back, a
+// condition says so in kplex's words, with the gate's failure message if it has one.
+func hideInitContainers(spec *corev1.PodSpec, h *corev1.PodStatus) {
+	own := make(map[string]bool, len(spec.InitContainers))
+	for _, c := range spec.InitContainers {
+		own[c.Name] = true
+	}
+	hidden := map[string]bool{}
+	var why string
+	kept := h.InitContainerStatuses[:0]
+	for _, st := range h.InitContainerStatuses {
+		if own[st.Name] {
+			kept = append(kept, st)
+			continue
+		}
+		hidden[st.Name] = true
+		if t := st.LastTerminationState.Terminated; t != nil && t.ExitCode != 0 && t.Message != "" {
+			why = strings.TrimSpace(t.Message)
+		}
+		if t := st.State.Terminated; t != nil && t.ExitCode != 0 && t.Message != "" {
+			why = strings.TrimSpace(t.Message)
+		}
+	}
+	if len(hidden) == 0 {
+		return
+	}
+	h.InitContainerStatuses = kept
+	for i := range h.Conditions {
+		c := &h.Conditions[i]
+		msg, changed := hideContainers(c.Message, hidden)
+		if !changed {
+			continue
+		}
+		if msg == "" {
+			msg = gateWaiting
+			if why != "" {
+				msg += ": " + why
+			}
+		}
+		c.Message = msg
+	}
 }
