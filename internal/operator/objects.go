@@ -261,6 +261,9 @@ func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage, ga
 		"--publish-kubeconfig-server=" + Endpoint(vc.Name),
 		"--dns-address=0.0.0.0:" + strconv.Itoa(dnsPort),
 		"--tenant-dns-ip=" + dnsIP,
+		// The control plane's own image holds the network gate, run first in every tenant
+		// pod until the pod's network policy is in effect (docs/security.md).
+		"--network-gate-image=" + img,
 	}
 	for _, san := range append(serviceNames(vc.Name), clusterIP) {
 		args = append(args, "--tls-san="+san)

@@ -43,7 +43,8 @@ func TestStatefulSet(t *testing.T) {
 			wantArgs: []string{"controlplane", "--name=a", "--host-namespace=kplex-a", "--tenant-api-host=10.96.0.42:443",
 				"--tls-san=10.96.0.42", "--tls-san=kplex-apiserver.kplex-a.svc", "--advertise-address=$(POD_IP)",
 				"--publish-kubeconfig-secret=kplex-kubeconfig", "--publish-kubeconfig-server=https://kplex-apiserver.kplex-a.svc:443",
-				"--dns-address=0.0.0.0:1053", "--tenant-dns-ip=10.96.0.53", "--pod-security=restricted"},
+				"--dns-address=0.0.0.0:1053", "--tenant-dns-ip=10.96.0.53", "--pod-security=restricted",
+				"--network-gate-image=kplexd:default"},
 			noArgs: []string{"--datastore-endpoint", "--sync-qps", "--allow-node-ports", "--allow-load-balancers", "--allow-ingresses"},
 		},
 		{
@@ -57,7 +58,8 @@ func TestStatefulSet(t *testing.T) {
 				s.Datastore.Embedded = &v1alpha1.EmbeddedDatastore{Size: ptr.To(resource.MustParse("5Gi")), StorageClassName: ptr.To("fast")}
 			}),
 			wantImage: "example/kplexd:v2", wantSize: "5Gi", wantClass: ptr.To("fast"), wantMemory: "1Gi",
-			wantArgs: []string{"--sync-qps=7", "--sync-burst=9", "--pod-security=baseline", "--allow-node-ports", "--allow-load-balancers", "--allow-ingresses"},
+			wantArgs: []string{"--sync-qps=7", "--sync-burst=9", "--pod-security=baseline", "--allow-node-ports", "--allow-load-balancers", "--allow-ingresses",
+				"--network-gate-image=example/kplexd:v2"},
 		},
 		{
 			name: "external datastore",

@@ -153,6 +153,10 @@ func TestIsolation(t *testing.T) {
 		testIngressEntry(ctx, t, env, c, clients["a"], ns, a, b)
 	})
 
+	t.Run("no container of a's runs before its pod's network policy", func(t *testing.T) {
+		checkNetworkGate(ctx, t, env, clients["a"], "a")
+	})
+
 	// b is allowed node ports and publishes one port of a pod that listens on two: a's pod
 	// reaches that port through the node, and still nothing else of b's.
 	t.Run("a's pod reaches the NodePort b is allowed, and nothing else of b's", func(t *testing.T) {

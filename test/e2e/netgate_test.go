@@ -1,0 +1,152 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kplex-dev/kplex/internal/devhost/layout"
+	"github.com/kplex-dev/kplex/internal/podsecurity"
+	"github.com/kplex-dev/kplex/internal/syncer/pods"
+)
+
+// firstInstant is a container command that, before anything else, tries the metadata
+// stand-in (which the tenant's egress policy denies) and says whether it connected.
+func firstInstant(then ...string) []string {
+	try := fmt.Sprintf("if nc -w 2 %s 80 -e true; then echo CONNECTED; else echo REFUSED; fi", layout.MetadataIP)
+	if len(then) > 0 {
+		try += "; exec " + strings.Join(then, " ")
+	}
+	return []string{"sh", "-c", try}
+}
+
+var gateWaited = regexp.MustCompile(`network policy in effect after (\S+)`)
+
+// checkNetworkGate: pods of tenant whose containers try the metadata address at their very
+// first instant are all refused, the tenant's own init container of the gate's name
+// included; the gate is invisible in the virtual pod. The same pods made directly in the
+// host namespace, without the gate, show the window it closes (logged: how many connect
+// depends on how fast the enforcer is).
+func checkNetworkGate(ctx context.Context, t *testing.T, env *devhostEnv, cs kubernetes.Interface, tenant string) {
+	const ns, n = "gate", 4
+	tenantNamespace(t, tenant, cs, ns)
+	hostNS := hostPod(t, tenant, ns, "x")[0]
+	pod := func(name string, init bool) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
+			Containers: []corev1.Container{testboxContainer("main", firstInstant("sleep", "3600")...)}}}
+		if init {
+			p.Spec.InitContainers = []corev1.Container{testboxContainer(pods.GateName, firstInstant()...)}
+		}
+		podsecurity.Restrict(&p.Spec)
+		return p
+	}
+	created := map[string]time.Time{}
+	for i := range n {
+		name := fmt.Sprintf("first-%d", i)
+		created[name] = time.Now()
+		mustPod(ctx, t, cs, ns, pod(name, i == 0))
+		ctl := fmt.Sprintf("ungated-%d", i)
+		created[ctl] = time.Now()
+		if _, err := env.client.CoreV1().Pods(hostNS).Create(ctx, pod(ctl, false), metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create control pod %s/%s: %v", hostNS, ctl, err)
+		}
+	}
+	defer func() {
+		for i := range n {
+			_ = env.client.CoreV1().Pods(hostNS).Delete(context.Background(), fmt.Sprintf("ungated-%d", i), metav1.DeleteOptions{})
+		}
+	}()
+	logs := func(ns, pod, container string) string {
+		b, err := env.client.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container}).DoRaw(ctx)
+		if err != nil {
+			t.Errorf("logs of %s/%s %s: %v", ns, pod, container, err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	var gated, ungated, waits []time.Duration
+	for i := range n {
+		name := fmt.Sprintf("first-%d", i)
+		vp := waitVirtualRunning(t, cs, ns, name)
+		gated = append(gated, mainStarted(vp).Sub(created[name].Truncate(time.Second)))
+		if len(vp.Status.InitContainerStatuses) != len(vp.Spec.InitContainers) ||
+			slices.ContainsFunc(vp.Status.InitContainerStatuses, func(s corev1.ContainerStatus) bool { return s.Name != pods.GateName }) {
+			t.Errorf("virtual pod %s shows init containers %+v: the gate must not show", name, vp.Status.InitContainerStatuses)
+		}
+		hp := hostPod(t, tenant, ns, name)
+		h, err := env.client.CoreV1().Pods(hp[0]).Get(ctx, hp[1], metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gate := h.Spec.InitContainers[0].Name
+		if want := map[bool]string{true: pods.GateName + "-1", false: pods.GateName}[i == 0]; gate != want {
+			t.Errorf("host pod %s: first init container %q, want the gate %q", hp[1], gate, want)
+		}
+		out := logs(hp[0], hp[1], gate)
+		m := gateWaited.FindStringSubmatch(out)
+		if m == nil {
+			t.Errorf("gate of %s says %q", name, out)
+		} else if d, err := time.ParseDuration(m[1]); err == nil {
+			waits = append(waits, d)
+		}
+		tried := []string{"main"}
+		if i == 0 {
+			tried = append(tried, pods.GateName)
+		}
+		for _, c := range tried {
+			if got := verdict(t, logs, hp[0], hp[1], c); got != "REFUSED" {
+				t.Errorf("gated pod %s, container %s, at its first instant: %s, want REFUSED", name, c, got)
+			}
+		}
+	}
+	connected := 0
+	for i := range n {
+		name := fmt.Sprintf("ungated-%d", i)
+		p := env.waitPodRunning(t, hostNS, name)
+		ungated = append(ungated, mainStarted(p).Sub(created[name].Truncate(time.Second)))
+		if verdict(t, logs, hostNS, name, "main") == "CONNECTED" {
+			connected++
+		}
+	}
+	t.Logf("without the gate %d of %d pods connected to the metadata address at their first instant; with it 0 of %d", connected, n, n)
+	t.Logf("gate waits %v; create to main container started (1 s resolution), median: gated %v, ungated %v", waits, median(gated), median(ungated))
+}
+
+// verdict is the last line a firstInstant container wrote (a running container may not
+// have written it yet): CONNECTED or REFUSED.
+func verdict(t *testing.T, logs func(ns, pod, container string) string, ns, pod, container string) string {
+	var last string
+	waitFor(t, "verdict of "+ns+"/"+pod+" "+container, 30*time.Second, func(context.Context) (bool, error) {
+		lines := strings.Split(logs(ns, pod, container), "\n")
+		last = lines[len(lines)-1]
+		return last == "CONNECTED" || last == "REFUSED", nil
+	})
+	return last
+}
+
+// mainStarted is when the pod's main container started (to the second, as the API keeps it).
+func mainStarted(p *corev1.Pod) time.Time {
+	for _, s := range p.Status.ContainerStatuses {
+		if s.Name == "main" && s.State.Running != nil {
+			return s.State.Running.StartedAt.Time
+		}
+	}
+	return time.Time{}
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
