@@ -133,7 +133,7 @@ func TestExposingNamespace(t *testing.T) {
 	}
 	var peer *metav1.LabelSelector
 	for _, o := range objs {
-		if o.GetName() == PolicyTenantPods {
+		if o.GetName() == PolicyTenantEgress {
 			eg := o.(*networkingv1.NetworkPolicy).Spec.Egress
 			peer = eg[len(eg)-1].To[0].NamespaceSelector
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/kplex-dev/kplex/api/v1alpha1"
 	"github.com/kplex-dev/kplex/internal/install"
 	"github.com/kplex-dev/kplex/internal/syncer/networkpolicies"
+	"github.com/kplex-dev/kplex/internal/syncer/podisolation"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -23,11 +24,13 @@ import (
 // their last segment is neither 10 characters ending in two digits nor 16 characters, so no
 // synced tenant object can have them (internal/translate).
 const (
-	QuotaName          = "kplex-quota"
-	LimitRangeName     = "kplex-defaults"
-	PolicyDefaultDeny  = "kplex-default-deny"
-	PolicyTenantPods   = "kplex-tenant-pods"
-	PolicyControlPlane = "kplex-controlplane"
+	QuotaName           = "kplex-quota"
+	LimitRangeName      = "kplex-defaults"
+	PolicyDefaultDeny   = "kplex-default-deny"
+	PolicyTenantPods    = "kplex-tenant-pods"
+	PolicyTenantIngress = "kplex-tenant-ingress"
+	PolicyTenantEgress  = "kplex-tenant-egress"
+	PolicyControlPlane  = "kplex-controlplane"
 )
 
 // HostAPI is where the host's API server listens, as pods reach it after kube-proxy's DNAT
@@ -66,7 +69,7 @@ func HostAPIFromSlice(s *discoveryv1.EndpointSlice) HostAPI {
 func hostAPIFallbackPorts() []int32 { return []int32{443, 6443} }
 
 // IsolationObjects are the host objects that confine the tenant: a ResourceQuota, a
-// LimitRange and three NetworkPolicies. They are applied before anything runs in the
+// LimitRange and five NetworkPolicies. They are applied before anything runs in the
 // namespace.
 func IsolationObjects(vc *v1alpha1.VirtualCluster, api HostAPI) ([]client.Object, error) {
 	pols, err := NetworkPolicies(vc, api)
@@ -216,14 +219,28 @@ func networkPolicy(vc *v1alpha1.VirtualCluster, name string, spec networkingv1.N
 	return p
 }
 
-// NetworkPolicies are the host's walls around the tenant. Policies add up, so the three
-// together allow exactly the union of their rules (docs/security.md):
+// notIsolated narrows a tenant-pod selector to the pods the syncer did not label with
+// label (podisolation): those no tenant NetworkPolicy isolates in that direction.
+func notIsolated(pods *metav1.LabelSelector, label string) *metav1.LabelSelector {
+	out := pods.DeepCopy()
+	out.MatchExpressions = append(out.MatchExpressions, metav1.LabelSelectorRequirement{Key: label, Operator: metav1.LabelSelectorOpDoesNotExist})
+	return out
+}
+
+// NetworkPolicies are the host's walls around the tenant. Policies add up, so together
+// they allow exactly the union of their rules (docs/security.md):
 //
 //   - kplex-default-deny selects every pod of the namespace, both directions, no rule:
 //     a pod nobody else selects (whatever made it) talks to nothing.
-//   - kplex-tenant-pods: the tenant's pods take traffic from the tenant's pods and its
-//     control plane; they send to the tenant's pods, to the control plane's DNS (1053
-//     UDP/TCP) and API (6443), to the public internet, and to the tenant pods of the
+//   - kplex-tenant-pods: every one of the tenant's pods takes traffic from its control
+//     plane (webhooks, aggregated APIs, the API server's proxy) and sends to the control
+//     plane's DNS (1053 UDP/TCP) and API (6443), whatever the tenant's own NetworkPolicies
+//     say: a tenant cannot name its control plane in a policy (the translation confines
+//     peers to its pods and public addresses), so it could never allow them again.
+//   - kplex-tenant-ingress: the tenant's pods that no tenant policy isolates for ingress
+//     (no podisolation.LabelIngressIsolated) take traffic from the tenant's pods.
+//   - kplex-tenant-egress: the tenant's pods that no tenant policy isolates for egress
+//     send to the tenant's pods, to the public internet, and to the tenant pods of the
 //     namespaces that may expose Services (whose own kplex-exposed-* policies admit only
 //     the exposed pods and ports: exposed.go).
 //   - kplex-controlplane: the control plane takes 6443 from the tenant's pods, itself and
@@ -231,6 +248,11 @@ func networkPolicy(vc *v1alpha1.VirtualCluster, name string, spec networkingv1.N
 //     LoadBalancer), 1053 from the tenant's pods; it sends to the host API server's
 //     endpoints (its syncer), to port 53 (its upstream resolver, see below), to the
 //     tenant's pods (webhooks, aggregated APIs) and to itself.
+//
+// An isolated pod gets instead what the tenant's translated policies allow, which never
+// reaches beyond the tenant's pods and the public internet. The labels only ever narrow
+// the same-tenant allows: a pod without them (a syncer that does not set them, or one the
+// tenant took over that removes them) is open within its tenant, never to another.
 //
 // The upstream resolver is the kubelet's (the cluster DNS or the node's resolv.conf), which
 // the operator cannot read without rights on nodes; port 53 anywhere is the narrowest rule
@@ -262,17 +284,30 @@ func NetworkPolicies(vc *v1alpha1.VirtualCluster, api HostAPI) ([]client.Object,
 	if len(apiRule.To) == 0 {
 		apiRule = networkingv1.NetworkPolicyEgressRule{Ports: ports(corev1.ProtocolTCP, hostAPIFallbackPorts()...)}
 	}
+	// The same-tenant allows come before kplex-tenant-pods, which older operators wrote
+	// with them: applied in this order, an upgrade never closes a pod in between.
 	return []client.Object{
 		networkPolicy(vc, PolicyDefaultDeny, networkingv1.NetworkPolicySpec{PolicyTypes: both}),
+		networkPolicy(vc, PolicyTenantIngress, networkingv1.NetworkPolicySpec{
+			PodSelector: *notIsolated(pods, podisolation.LabelIngressIsolated),
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{tenant}}},
+		}),
+		networkPolicy(vc, PolicyTenantEgress, networkingv1.NetworkPolicySpec{
+			PodSelector: *notIsolated(pods, podisolation.LabelEgressIsolated),
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+			Egress: []networkingv1.NetworkPolicyEgressRule{
+				{To: []networkingv1.NetworkPolicyPeer{tenant}},
+				{To: publicInternet()},
+				{To: []networkingv1.NetworkPolicyPeer{exposingTenantPods()}},
+			},
+		}),
 		networkPolicy(vc, PolicyTenantPods, networkingv1.NetworkPolicySpec{
 			PodSelector: *pods,
 			PolicyTypes: both,
-			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{tenant, controlPlane}}},
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{controlPlane}}},
 			Egress: []networkingv1.NetworkPolicyEgressRule{
-				{To: []networkingv1.NetworkPolicyPeer{tenant}},
 				{To: []networkingv1.NetworkPolicyPeer{controlPlane}, Ports: append(dnsPorts(dnsPort), ports(corev1.ProtocolTCP, securePort)...)},
-				{To: publicInternet()},
-				{To: []networkingv1.NetworkPolicyPeer{exposingTenantPods()}},
 			},
 		}),
 		networkPolicy(vc, PolicyControlPlane, networkingv1.NetworkPolicySpec{

@@ -67,8 +67,8 @@ func (r *Reconciler) tryIsolation(ctx context.Context, vc *v1alpha1.VirtualClust
 	if err != nil {
 		return err
 	}
-	msg := fmt.Sprintf("NetworkPolicies %s, %s, %s, ResourceQuota %s and LimitRange %s are in place",
-		PolicyDefaultDeny, PolicyTenantPods, PolicyControlPlane, QuotaName, LimitRangeName)
+	msg := fmt.Sprintf("NetworkPolicies %s, %s, %s, %s, %s, ResourceQuota %s and LimitRange %s are in place",
+		PolicyDefaultDeny, PolicyTenantIngress, PolicyTenantEgress, PolicyTenantPods, PolicyControlPlane, QuotaName, LimitRangeName)
 	if exposed != "" {
 		msg += "; " + exposed
 	}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/internal/syncer/podisolation"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -134,51 +135,80 @@ func peersOf(t *testing.T, peers []networkingv1.NetworkPolicyPeer, ports []netwo
 
 func TestNetworkPolicies(t *testing.T) {
 	pods := hostPodsOf(t)
+	// Pods of a that the tenant's own NetworkPolicies isolate (labels the syncer sets).
+	for _, name := range []string{"a", "b"} {
+		web := pods[name+":web"]
+		pods[name+":isolated-in"] = labels.Merge(web, labels.Set{podisolation.LabelIngressIsolated: "true"})
+		pods[name+":isolated-out"] = labels.Merge(web, labels.Set{podisolation.LabelEgressIsolated: "true"})
+		pods[name+":isolated"] = labels.Merge(web, labels.Set{podisolation.LabelIngressIsolated: "true", podisolation.LabelEgressIsolated: "true"})
+	}
 	api := HostAPI{Addresses: []netip.Addr{netip.MustParseAddr("10.213.0.2")}, Ports: []int32{6443}}
 	objs, err := NetworkPolicies(vc("a", nil), api)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pol := map[string]*networkingv1.NetworkPolicy{}
+	var order []string
 	for _, o := range objs {
 		p := o.(*networkingv1.NetworkPolicy)
-		if p.Namespace != "kplex-a" || p.Labels[LabelManagedBy] != managedBy || len(p.Spec.PolicyTypes) != 2 {
-			t.Errorf("policy %s/%s labels %v types %v", p.Namespace, p.Name, p.Labels, p.Spec.PolicyTypes)
+		if p.Namespace != "kplex-a" || p.Labels[LabelManagedBy] != managedBy {
+			t.Errorf("policy %s/%s labels %v", p.Namespace, p.Name, p.Labels)
 		}
 		pol[p.Name] = p
+		order = append(order, p.Name)
+	}
+	// An operator upgraded from a single kplex-tenant-pods applies the same-tenant allows
+	// first, so no pod is closed in between.
+	if want := []string{PolicyDefaultDeny, PolicyTenantIngress, PolicyTenantEgress, PolicyTenantPods, PolicyControlPlane}; !slices.Equal(order, want) {
+		t.Errorf("policies in order %v, want %v", order, want)
 	}
 	inA := func(names ...string) string { return strings.Join(names, "+") }
+	tenantA := []string{"a:forged-controlplane", "a:forged-tenant", "a:isolated", "a:isolated-in", "a:isolated-out", "a:web"}
+	tenantB := []string{"b:forged-controlplane", "b:forged-tenant", "b:isolated", "b:isolated-in", "b:isolated-out", "b:web"}
+	all := inA(tenantA...)
+	in, out := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}, []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
+	both := append(slices.Clone(in), out...)
 	for _, tc := range []struct {
 		policy  string
+		types   []networkingv1.PolicyType
 		applies string
 		ingress []string
 		egress  []string
 	}{
-		{PolicyDefaultDeny, "every pod", nil, nil},
-		{PolicyTenantPods, inA("a:forged-controlplane", "a:forged-tenant", "a:web"),
-			[]string{inA("a:forged-controlplane", "a:forged-tenant", "a:web") + "," + "a:controlplane ports "},
+		{PolicyDefaultDeny, both, "every pod", nil, nil},
+		// Same tenant: only pods no tenant policy isolates in that direction.
+		{PolicyTenantIngress, in, inA("a:forged-controlplane", "a:forged-tenant", "a:isolated-out", "a:web"),
+			[]string{all + " ports "}, nil},
+		{PolicyTenantEgress, out, inA("a:forged-controlplane", "a:forged-tenant", "a:isolated-in", "a:web"), nil,
 			[]string{
-				inA("a:forged-controlplane", "a:forged-tenant", "a:web") + " ports ",
-				"a:controlplane ports UDP/1053,TCP/1053,TCP/6443",
+				all + " ports ",
 				"0.0.0.0/0,::/0 ports ",
 				// Any tenant's pods, never a control plane, in namespaces that expose.
-				"exposing-ns:" + inA("a:forged-controlplane", "a:forged-tenant", "a:web", "b:forged-controlplane", "b:forged-tenant", "b:web") + " ports ",
+				"exposing-ns:" + all + "+" + inA(tenantB...) + " ports ",
 			}},
-		{PolicyControlPlane, "a:controlplane",
+		// Every tenant pod, isolated or not: its control plane both ways.
+		{PolicyTenantPods, both, all,
+			[]string{"a:controlplane ports "},
+			[]string{"a:controlplane ports UDP/1053,TCP/1053,TCP/6443"}},
+		// The control plane takes DNS and API from isolated pods too.
+		{PolicyControlPlane, both, "a:controlplane",
 			[]string{
-				inA("a:forged-controlplane", "a:forged-tenant", "a:web") + ",a:controlplane,ns:kplex-system ports TCP/6443",
-				inA("a:forged-controlplane", "a:forged-tenant", "a:web") + " ports UDP/1053,TCP/1053",
+				all + ",a:controlplane,ns:kplex-system ports TCP/6443",
+				all + " ports UDP/1053,TCP/1053",
 			},
 			[]string{
 				"10.213.0.2/32 ports TCP/6443",
 				"anywhere ports UDP/53,TCP/53",
-				inA("a:forged-controlplane", "a:forged-tenant", "a:web") + ",a:controlplane ports ",
+				all + ",a:controlplane ports ",
 			}},
 	} {
 		t.Run(tc.policy, func(t *testing.T) {
 			p := pol[tc.policy]
 			if p == nil {
 				t.Fatalf("no policy %s", tc.policy)
+			}
+			if !slices.Equal(p.Spec.PolicyTypes, tc.types) {
+				t.Errorf("policy types %v, want %v", p.Spec.PolicyTypes, tc.types)
 			}
 			applies := strings.Join(selects(t, &p.Spec.PodSelector, pods), "+")
 			if tc.applies == "every pod" {
@@ -205,7 +235,7 @@ func TestNetworkPolicies(t *testing.T) {
 	}
 	// The tenant's pods reach no private, shared or link-local address: not the metadata
 	// service, not the host's nodes or API server, not another tenant.
-	internet := pol[PolicyTenantPods].Spec.Egress[2].To
+	internet := pol[PolicyTenantEgress].Spec.Egress[1].To
 	for _, must := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"} {
 		if !slices.Contains(internet[0].IPBlock.Except, must) {
 			t.Errorf("IPv4 internet does not except %s: %v", must, internet[0].IPBlock.Except)
@@ -223,7 +253,12 @@ func TestNetworkPoliciesExposedAndUnknownAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp := objs[2].(*networkingv1.NetworkPolicy)
+	var cp *networkingv1.NetworkPolicy
+	for _, o := range objs {
+		if o.GetName() == PolicyControlPlane {
+			cp = o.(*networkingv1.NetworkPolicy)
+		}
+	}
 	last := cp.Spec.Ingress[len(cp.Spec.Ingress)-1]
 	if len(cp.Spec.Ingress) != 3 || len(last.From) != 0 || len(last.Ports) != 1 || last.Ports[0].Port.IntVal != securePort {
 		t.Errorf("exposed API: ingress %+v, want 6443 from anywhere last", cp.Spec.Ingress)
@@ -258,7 +293,7 @@ func TestTenantCannotTakeOperatorNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := []string{ControlPlaneName, ServiceName, DNSServiceName, SyncerBinding, QuotaName, LimitRangeName,
-		PolicyDefaultDeny, PolicyTenantPods, PolicyControlPlane, ExposedPolicyName("web-default-0123456789"), ExposedPolicyName("web-0123456789abcdef")}
+		PolicyDefaultDeny, PolicyTenantPods, PolicyTenantIngress, PolicyTenantEgress, PolicyControlPlane, ExposedPolicyName("web-default-0123456789"), ExposedPolicyName("web-0123456789abcdef")}
 	for _, name := range names {
 		segs := strings.Split(name, "-")
 		last := segs[len(segs)-1]

@@ -46,7 +46,7 @@ func TestOperatorIsolation(t *testing.T) {
 		t.Errorf("IsolationReady message %q does not say that the host API's endpoints are unknown", msg)
 	}
 	const ns = "kplex-iso"
-	for _, name := range []string{operator.PolicyDefaultDeny, operator.PolicyTenantPods, operator.PolicyControlPlane} {
+	for _, name := range []string{operator.PolicyDefaultDeny, operator.PolicyTenantIngress, operator.PolicyTenantEgress, operator.PolicyTenantPods, operator.PolicyControlPlane} {
 		p := &networkingv1.NetworkPolicy{}
 		if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, p); err != nil {
 			t.Fatalf("network policy %s: %v", name, err)
@@ -123,6 +123,29 @@ func TestOperatorIsolation(t *testing.T) {
 		})
 	})
 
+	t.Run("an older operator's kplex-tenant-pods, which admitted the tenant's pods, is narrowed", func(t *testing.T) {
+		// Before the split, kplex-tenant-pods also admitted the tenant's pods, isolated or not.
+		same := &networkingv1.NetworkPolicy{}
+		if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: operator.PolicyTenantIngress}, same); err != nil {
+			t.Fatal(err)
+		}
+		old := &networkingv1.NetworkPolicy{}
+		if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: operator.PolicyTenantPods}, old); err != nil {
+			t.Fatal(err)
+		}
+		old.Spec.Ingress[0].From = append(old.Spec.Ingress[0].From, same.Spec.Ingress[0].From...)
+		if err := e.c.Update(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(ctx, "kplex-tenant-pods admits only the control plane again", 30*time.Second, func(ctx context.Context) (bool, string) {
+			p := &networkingv1.NetworkPolicy{}
+			if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: operator.PolicyTenantPods}, p); err != nil {
+				return false, err.Error()
+			}
+			return len(p.Spec.Ingress) == 1 && len(p.Spec.Ingress[0].From) == 1, fmt.Sprintf("ingress %+v", p.Spec.Ingress)
+		})
+	})
+
 	t.Run("the tenant's host identity cannot touch them", func(t *testing.T) {
 		syncer := e.serviceAccountClient(ctx, ns, operator.ControlPlaneName)
 		pols := syncer.NetworkingV1().NetworkPolicies(ns)
@@ -137,6 +160,7 @@ func TestOperatorIsolation(t *testing.T) {
 		_, err = pols.Update(ctx, p, metav1.UpdateOptions{})
 		wantForbidden(t, "relabel the operator's policy as the syncer's", err)
 		wantForbidden(t, "delete the operator's policy", pols.Delete(ctx, operator.PolicyDefaultDeny, metav1.DeleteOptions{}))
+		wantForbidden(t, "delete the operator's same-tenant ingress", pols.Delete(ctx, operator.PolicyTenantIngress, metav1.DeleteOptions{}))
 		allowAll := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "allow-all"},
 			Spec: networkingv1.NetworkPolicySpec{Ingress: []networkingv1.NetworkPolicyIngressRule{{}}}}
 		_, err = pols.Create(ctx, allowAll, metav1.CreateOptions{})
@@ -159,7 +183,7 @@ func TestOperatorIsolation(t *testing.T) {
 		if err := pols.Delete(ctx, own.Name, metav1.DeleteOptions{}); err != nil {
 			t.Fatalf("the syncer deletes its own copy: %v", err)
 		}
-		for _, name := range []string{operator.PolicyDefaultDeny, operator.PolicyTenantPods} {
+		for _, name := range []string{operator.PolicyDefaultDeny, operator.PolicyTenantPods, operator.PolicyTenantIngress} {
 			p := &networkingv1.NetworkPolicy{}
 			if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, p); err != nil || len(p.Spec.Ingress) > 1 {
 				t.Errorf("policy %s after the attempts: %v %+v", name, err, p.Spec.Ingress)

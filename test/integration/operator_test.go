@@ -174,7 +174,7 @@ func (e *operatorEnv) waitCondition(ctx context.Context, name, condType string, 
 }
 
 // hostObjectCount is the length of hostObjectsOf's list: every host object of a tenant.
-const hostObjectCount = 13
+const hostObjectCount = 15
 
 // hostObjectsOf lists what exists on the host for the virtual cluster called name.
 func (e *operatorEnv) hostObjectsOf(ctx context.Context, name string) []string {
@@ -194,6 +194,8 @@ func (e *operatorEnv) hostObjectsOf(ctx context.Context, name string) []string {
 		&corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.LimitRangeName}},
 		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.PolicyDefaultDeny}},
 		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.PolicyTenantPods}},
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.PolicyTenantIngress}},
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.PolicyTenantEgress}},
 		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: operator.PolicyControlPlane}},
 	} {
 		err := e.c.Get(ctx, client.ObjectKeyFromObject(o), o)
