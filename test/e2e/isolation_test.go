@@ -31,6 +31,8 @@ import (
 // unconfined host namespace, or b's own client. Once b is allowed node ports and publishes
 // one, a's client reaches it through the node, and still nothing else of b's. a is allowed
 // Ingresses, and the host's (stand-in) ingress controller reaches what they lead to only.
+// Last, a's own NetworkPolicies close a's pods to each other and open them again as a real
+// cluster would.
 func TestIsolation(t *testing.T) {
 	env := startDevhost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -44,9 +46,10 @@ func TestIsolation(t *testing.T) {
 	for name, cs := range clients {
 		tenantNamespace(t, name, cs, ns)
 		mustPod(ctx, t, cs, ns, testenv.WebPod("web", "hello from "+name))
-		mustPod(ctx, t, cs, ns, sleeper("client", nil))
+		mustPod(ctx, t, cs, ns, sleeper("client", map[string]string{"app": "client"}))
 		mustService(ctx, t, cs, ns, "web", map[string]string{"app": "web"}, "")
 	}
+	mustPod(ctx, t, clients["a"], ns, sleeper("z", map[string]string{"app": "z"})) // for the tenant's own policies, last
 	for name, cs := range clients {
 		tn := &tenant{client: hostPod(t, name, ns, "client")[1], webIP: waitVirtualRunning(t, cs, ns, "web").Status.PodIP}
 		waitVirtualRunning(t, cs, ns, "client")
@@ -259,6 +262,15 @@ func TestIsolation(t *testing.T) {
 		if msg := meta.FindStatusCondition(vc.Status.Conditions, v1alpha1.ConditionIsolation).Message; !strings.Contains(msg, hostSvc) {
 			t.Errorf("b's IsolationReady %q does not name the exposed Service %s", msg, hostSvc)
 		}
+	})
+
+	// Last: the policies it creates close a's pods to each other.
+	t.Run("a's own NetworkPolicies are enforced between a's pods", func(t *testing.T) {
+		waitVirtualRunning(t, clients["a"], ns, "z")
+		testTenantPolicies(ctx, t, env, clients["a"], tenantPolicyPods{
+			ns: ns, hostNS: nsA, x: a.client, y: hostPod(t, "a", ns, "web")[1], z: hostPod(t, "a", ns, "z")[1],
+			yAddr: hostPort(a.webIP, 8080), dnsName: "web." + ns + ".svc.cluster.local", dnsIP: a.webSvc,
+		}, [2]string{nsB, b.client})
 	})
 }
 
