@@ -27,7 +27,7 @@ import (
 // tenants included. kube-proxy DNATs a node port to the pod before NetworkPolicy is
 // evaluated, so both walls must let that pod-to-pod traffic through: the exposing tenant's
 // ingress (one policy per exposed Service, below) and every tenant's egress (a rule of
-// kplex-tenant-pods to the tenant pods of namespaces labelled LabelExposesServices). The
+// kplex-tenant-egress to the tenant pods of namespaces labelled LabelExposesServices). The
 // operator writes both; the syncer, which a tenant may control, writes neither.
 const (
 	// LabelExposesServices is set to "true" by the operator on the host namespace of a
