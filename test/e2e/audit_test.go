@@ -114,7 +114,8 @@ func TestE2EAudit(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "kplex audit a under way", 2*time.Minute, func(context.Context) (bool, error) {
+	// The admission checks come first; on a loaded machine they alone took over 2 minutes.
+	waitFor(t, "kplex audit a under way", 5*time.Minute, func(context.Context) (bool, error) {
 		return strings.Contains(progress.String(), "network: waiting for the control pod"), nil
 	})
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
