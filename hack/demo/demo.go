@@ -340,8 +340,9 @@ func devhostPods() netip.Prefix { return netip.MustParsePrefix("10.244.0.0/16") 
 // pods/proxy subresource: the tenant's control plane may reach its pods), then tries the
 // same pod address from this machine, which the host's NetworkPolicies refuse. A pod that
 // just started may not serve yet, and the devhost's policy enforcer (kube-router) programs
-// a new pod within seconds: both are retried for a while, and a refusal that came late is
-// reported as such.
+// a new pod within seconds (the network gate holds the tenant's containers until then, but
+// a control plane run without it does not): both are retried for a while, and a refusal
+// that came late is reported as such.
 func fetchWeb(ctx context.Context, c kubernetes.Interface, ns string) string {
 	var body []byte
 	var err error

@@ -186,20 +186,16 @@ func (p *Proxy) authorize(ctx context.Context, req Request) (string, error) {
 	return name, nil
 }
 
+// hasContainer reports whether the virtual pod has a container or init container of that
+// name. Ephemeral containers are not: the syncer never runs them on the host, and a name a
+// tenant gives one later could be that of a container the host pod has and the virtual one
+// has not (the network gate, which avoids only the names of the others).
 func hasContainer(p *corev1.Pod, name string) bool {
-	for _, c := range p.Spec.Containers {
-		if c.Name == name {
-			return true
-		}
-	}
-	for _, c := range p.Spec.InitContainers {
-		if c.Name == name {
-			return true
-		}
-	}
-	for _, c := range p.Spec.EphemeralContainers {
-		if c.Name == name {
-			return true
+	for _, list := range [][]corev1.Container{p.Spec.Containers, p.Spec.InitContainers} {
+		for _, c := range list {
+			if c.Name == name {
+				return true
+			}
 		}
 	}
 	return false
