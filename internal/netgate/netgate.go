@@ -56,10 +56,14 @@ func Wait(ctx context.Context, c Config) (Result, error) {
 		dial = (&net.Dialer{Timeout: dialTimeout}).DialContext
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, deadline)
+	end := start.Add(deadline)
+	ctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
 	var last error // nil: the last attempt connected
 	for attempt := 1; ; attempt++ {
+		// An attempt that the overall deadline (or a signal) cut short proves nothing: a
+		// timeout counts only when the attempt had its whole dial timeout.
+		full := time.Until(end) > dialTimeout
 		actx, acancel := context.WithTimeout(ctx, dialTimeout)
 		conn, err := dial(actx, "tcp", c.Probe)
 		acancel()
@@ -67,8 +71,7 @@ func Wait(ctx context.Context, c Config) (Result, error) {
 		case err == nil:
 			closeNow(conn)
 			last = nil
-		case ctx.Err() != nil:
-			// The overall deadline cut this attempt short: it proves nothing.
+		case ctx.Err() != nil, !full && isTimeout(err):
 		case Filtered(err):
 			return Result{Waited: time.Since(start), Attempts: attempt, Evidence: err}, nil
 		default:
@@ -96,9 +99,10 @@ func failure(c Config, waited time.Duration, last error) error {
 // Filtered reports whether a connection error is what a network policy does to a denied
 // connection: rejected (refused, host or network unreachable) or dropped (a timeout).
 func Filtered(err error) bool {
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
-		return true
-	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) || isTimeout(err)
+}
+
+func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -86,6 +86,25 @@ func TestWaitFailsClosedOnOtherErrors(t *testing.T) {
 	}
 }
 
+// An attempt cut short by the overall deadline is no evidence, even if it ends in a
+// timeout: the gate must not pass at its deadline.
+func TestWaitFailsAtTheDeadlineEvenOnATimeout(t *testing.T) {
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		if dl, _ := ctx.Deadline(); time.Until(dl) < 100*time.Millisecond {
+			// The last attempt times out as the deadline comes, as a socket deadline can
+			// fire a moment before the context says so.
+			time.Sleep(time.Until(dl) - 5*time.Millisecond)
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
+		}
+		c, _ := net.Pipe() // connected
+		return c, nil
+	}
+	_, err := Wait(context.Background(), Config{Probe: "10.96.0.1:443", Deadline: 300 * time.Millisecond, Interval: 10 * time.Millisecond, DialTimeout: time.Second, Dial: dial})
+	if err == nil || !strings.Contains(err.Error(), "still accepts connections") {
+		t.Fatalf("got %v, want the deadline's failure", err)
+	}
+}
+
 func TestFiltered(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
