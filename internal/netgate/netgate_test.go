@@ -11,8 +11,9 @@ import (
 	"time"
 )
 
-// listen accepts (and at once closes) every connection until the test ends.
-func listen(t *testing.T) net.Listener {
+// listen accepts (and at once closes) connections until the test ends, or, with n > 0,
+// until it has taken n of them: then it closes and further connections are refused.
+func listen(t *testing.T, n int) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -20,7 +21,8 @@ func listen(t *testing.T) net.Listener {
 	}
 	t.Cleanup(func() { l.Close() })
 	go func() {
-		for {
+		defer l.Close()
+		for i := 1; n <= 0 || i <= n; i++ {
 			c, err := l.Accept()
 			if err != nil {
 				return
@@ -32,7 +34,7 @@ func listen(t *testing.T) net.Listener {
 }
 
 func TestWaitKeepsWaitingWhileTheProbeAccepts(t *testing.T) {
-	l := listen(t)
+	l := listen(t, 0)
 	start := time.Now()
 	_, err := Wait(context.Background(), Config{Probe: l.Addr().String(), Node: "node-1", Deadline: 500 * time.Millisecond, Interval: 20 * time.Millisecond})
 	if err == nil {
@@ -49,16 +51,14 @@ func TestWaitKeepsWaitingWhileTheProbeAccepts(t *testing.T) {
 }
 
 func TestWaitPassesOnceTheProbeIsRefused(t *testing.T) {
-	l := listen(t)
-	addr := l.Addr().String()
-	// Accepting for a while, then refused: the moment the policy arrives.
-	time.AfterFunc(200*time.Millisecond, func() { l.Close() })
-	r, err := Wait(context.Background(), Config{Probe: addr, Deadline: 5 * time.Second, Interval: 20 * time.Millisecond})
+	// Accepting three connections, then refused: the moment the policy arrives.
+	l := listen(t, 3)
+	r, err := Wait(context.Background(), Config{Probe: l.Addr().String(), Deadline: 10 * time.Second, Interval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Waited < 150*time.Millisecond || r.Attempts < 2 || !errors.Is(r.Evidence, syscall.ECONNREFUSED) {
-		t.Errorf("got %+v, want a refusal after about 200ms and several attempts", r)
+	if r.Attempts < 4 || r.Waited < 60*time.Millisecond || !errors.Is(r.Evidence, syscall.ECONNREFUSED) {
+		t.Errorf("got %+v, want a refusal after at least 4 attempts 20ms apart", r)
 	}
 }
 
