@@ -321,6 +321,27 @@ func TestOperatorIsolationExposedServices(t *testing.T) {
 		e.waitExposed(ctx, ns, "node ports no longer allowed: nothing open")
 		e.waitNamespaceExposes(ctx, ns, false)
 	})
+
+	t.Run("an operator told of no ingress controller opens nothing for Ingresses, and says so", func(t *testing.T) {
+		vc := e.get(ctx, name)
+		patch := client.MergeFrom(vc.DeepCopy())
+		vc.Spec.Isolation.AllowIngresses = true
+		if err := e.c.Patch(ctx, vc, patch); err != nil {
+			t.Fatal(err)
+		}
+		ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: tr.HostName("default", "front"), Labels: tr.HostLabels("default", nil)},
+			Spec: networkingv1.IngressSpec{DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+				Name: cp, Port: networkingv1.ServiceBackendPort{Number: 80}}}}}
+		ings := e.serviceAccountClient(ctx, ns, operator.ControlPlaneName).NetworkingV1().Ingresses(ns)
+		if _, err := ings.Create(ctx, ing, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("the syncer creates Ingress %s: %v", ing.Name, err)
+		}
+		e.waitFor(ctx, "IsolationReady says the Ingress reaches nothing, and why", 30*time.Second, func(ctx context.Context) (bool, string) {
+			msg := meta.FindStatusCondition(e.get(ctx, name).Status.Conditions, v1alpha1.ConditionIsolation).Message
+			return strings.Contains(msg, "Ingresses "+ing.Name+" reach no pod: the operator does not know where the host's ingress controllers run"), msg
+		})
+		e.waitExposed(ctx, ns, "nothing open")
+	})
 }
 
 // waitExposed waits until the exposure policies of namespace ns are those of the Services
