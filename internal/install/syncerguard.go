@@ -20,9 +20,15 @@ const ControlPlaneServiceAccount = "kplex-controlplane"
 // own copies.
 const SyncerGuard = "kplex-syncer-own-copies"
 
+// NamespaceAllowsIngresses is set to "true" by the operator on the host namespace of a
+// tenant whose spec allows Ingresses; without it the syncer guard refuses the tenant's
+// syncer every Ingress it would create or change there.
+const NamespaceAllowsIngresses = "kplex.dev/allows-ingresses"
+
 // syncerGuardedResources are the kinds in the syncer's Role that the operator also writes in
-// a tenant's namespace (its NetworkPolicies, its Services). Secrets are left out: the
-// control plane publishes its kubeconfig Secret under this same identity.
+// a tenant's namespace (its NetworkPolicies, its Services), and Ingresses, which the host's
+// ingress controllers act on. Secrets are left out: the control plane publishes its
+// kubeconfig Secret under this same identity.
 func syncerGuardedResources() []admissionregistrationv1.NamedRuleWithOperations {
 	rule := func(group, resource string) admissionregistrationv1.NamedRuleWithOperations {
 		return admissionregistrationv1.NamedRuleWithOperations{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
@@ -31,7 +37,7 @@ func syncerGuardedResources() []admissionregistrationv1.NamedRuleWithOperations 
 				Scope: ptr.To(admissionregistrationv1.NamespacedScope)},
 		}}
 	}
-	return []admissionregistrationv1.NamedRuleWithOperations{rule("networking.k8s.io", "networkpolicies"), rule("", "services")}
+	return []admissionregistrationv1.NamedRuleWithOperations{rule("networking.k8s.io", "networkpolicies"), rule("", "services"), rule("networking.k8s.io", "ingresses")}
 }
 
 // syncerGuardPolicy lets a tenant's syncer create, change and delete NetworkPolicies and
@@ -143,5 +149,12 @@ func syncerContentValidations() []admissionregistrationv1.Validation {
 				"(private, shared, loopback, link-local, multicast, reserved) and list in except each one inside it"),
 		deny("request.operation == 'DELETE' || request.resource.resource != 'services' || !has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
 			"a tenant's Service copy may not set spec.externalIPs: they capture traffic to addresses the tenant does not own"),
+		// kplexd refuses the tenant's Ingresses unless allowed; a control plane the tenant
+		// took over could still write host copies for the shared ingress controllers (and
+		// claim host names there). Only the operator labels namespaces.
+		deny("request.operation == 'DELETE' || request.resource.resource != 'ingresses' || "+
+			"has(namespaceObject.metadata.labels) && '"+NamespaceAllowsIngresses+"' in namespaceObject.metadata.labels && "+
+			"namespaceObject.metadata.labels['"+NamespaceAllowsIngresses+"'] == 'true'",
+			"a tenant's syncer may write Ingresses only while its VirtualCluster allows them (spec.isolation.allowIngresses)"),
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/internal/install"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -223,5 +224,17 @@ func TestExposureReport(t *testing.T) {
 				t.Errorf("report %q, want it to say %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestNamespaceAllowsIngresses: the syncer guard lets a tenant's syncer write Ingresses in
+// its namespace only while the operator labels it, which it does while the spec allows them.
+func TestNamespaceAllowsIngresses(t *testing.T) {
+	if got := Namespace(vc("b", nil)).Labels[install.NamespaceAllowsIngresses]; got != "" {
+		t.Errorf("default spec: namespace label %q, want none", got)
+	}
+	allowed := Namespace(vc("b", func(s *v1alpha1.VirtualClusterSpec) { s.Isolation.AllowIngresses = true }))
+	if got := allowed.Labels[install.NamespaceAllowsIngresses]; got != "true" {
+		t.Errorf("Ingresses allowed: namespace label %q, want true", got)
 	}
 }

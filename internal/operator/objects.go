@@ -125,6 +125,9 @@ func Namespace(vc *v1alpha1.VirtualCluster) *corev1.Namespace {
 	if exposesServices(vc) {
 		l[LabelExposesServices] = "true"
 	}
+	if vc.Spec.Isolation.AllowIngresses {
+		l[install.NamespaceAllowsIngresses] = "true"
+	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.HostNamespace(vc.Name), Labels: l}}
 	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
 	return ns

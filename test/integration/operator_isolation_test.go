@@ -323,19 +323,27 @@ func TestOperatorIsolationExposedServices(t *testing.T) {
 	})
 
 	t.Run("an operator told of no ingress controller opens nothing for Ingresses, and says so", func(t *testing.T) {
+		ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: tr.HostName("default", "front"), Labels: tr.HostLabels("default", nil)},
+			Spec: networkingv1.IngressSpec{DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+				Name: cp, Port: networkingv1.ServiceBackendPort{Number: 80}}}}}
+		ings := e.serviceAccountClient(ctx, ns, operator.ControlPlaneName).NetworkingV1().Ingresses(ns)
+		// Not allowed Ingresses: the tenant's syncer cannot write one for the host's
+		// controllers either (a control plane the tenant took over would try).
+		_, err := ings.Create(ctx, ing, metav1.CreateOptions{})
+		wantForbidden(t, "the syncer creates an Ingress its spec does not allow", err)
+		if err != nil && !strings.Contains(err.Error(), "spec.isolation.allowIngresses") {
+			t.Errorf("refusal %q does not name spec.isolation.allowIngresses", err)
+		}
 		vc := e.get(ctx, name)
 		patch := client.MergeFrom(vc.DeepCopy())
 		vc.Spec.Isolation.AllowIngresses = true
 		if err := e.c.Patch(ctx, vc, patch); err != nil {
 			t.Fatal(err)
 		}
-		ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: tr.HostName("default", "front"), Labels: tr.HostLabels("default", nil)},
-			Spec: networkingv1.IngressSpec{DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
-				Name: cp, Port: networkingv1.ServiceBackendPort{Number: 80}}}}}
-		ings := e.serviceAccountClient(ctx, ns, operator.ControlPlaneName).NetworkingV1().Ingresses(ns)
-		if _, err := ings.Create(ctx, ing, metav1.CreateOptions{}); err != nil {
-			t.Fatalf("the syncer creates Ingress %s: %v", ing.Name, err)
-		}
+		e.waitFor(ctx, "the syncer creates the Ingress once allowed", 30*time.Second, func(ctx context.Context) (bool, string) {
+			_, err := ings.Create(ctx, ing, metav1.CreateOptions{})
+			return err == nil, fmt.Sprint(err)
+		})
 		e.waitFor(ctx, "IsolationReady says the Ingress reaches nothing, and why", 30*time.Second, func(ctx context.Context) (bool, string) {
 			msg := meta.FindStatusCondition(e.get(ctx, name).Status.Conditions, v1alpha1.ConditionIsolation).Message
 			return strings.Contains(msg, "Ingresses "+ing.Name+" reach no pod: the operator does not know where the host's ingress controllers run"), msg
