@@ -47,6 +47,7 @@ type syncEnv struct {
 	stop                context.CancelFunc
 	done                chan error
 	kubeletPort         int32 // published in the virtual nodes; 0: the syncer's default
+	gate                pods.NetworkGate
 }
 
 func newSyncEnv(ctx context.Context, t *testing.T) *syncEnv {
@@ -92,7 +93,7 @@ func (e *syncEnv) start() {
 	t.Helper()
 	s, err := syncer.New(syncer.Options{
 		Tenant: syncTenant, HostNamespace: hostNS, Virtual: e.virtualCfg, Host: e.hostCfg,
-		TenantAPIHost: "10.0.0.10", TenantAPIPort: 6443, KubeletPort: e.kubeletPort, Log: testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
+		TenantAPIHost: "10.0.0.10", TenantAPIPort: 6443, KubeletPort: e.kubeletPort, NetworkGate: e.gate, Log: testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
 	})
 	if err != nil {
 		t.Fatal(err)
