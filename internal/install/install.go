@@ -59,6 +59,8 @@ type Options struct {
 	// --ingress-controller-selector); none: the tenants' Ingresses open nothing.
 	IngressControllerNamespaces []string
 	IngressControllerSelector   string
+	// NetworkGateProbe is the operator's --network-gate-probe (empty: its default).
+	NetworkGateProbe string
 }
 
 // Objects returns every object to apply, in an order that can be applied one after the
@@ -269,6 +271,9 @@ func deployment(opts Options) *appsv1.Deployment {
 	}
 	if opts.IngressControllerSelector != "" {
 		args = append(args, "--ingress-controller-selector="+opts.IngressControllerSelector)
+	}
+	if opts.NetworkGateProbe != "" {
+		args = append(args, "--network-gate-probe="+opts.NetworkGateProbe)
 	}
 	probe := func(path string) *corev1.Probe {
 		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{

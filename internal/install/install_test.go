@@ -19,15 +19,17 @@ func TestObjects(t *testing.T) {
 		name, image string
 		wantImage   string
 		ingress     []string // IngressControllerNamespaces, then the selector
+		gateProbe   string
 		wantArgs    []string
 	}{
 		{name: "devhost default", wantImage: DefaultImage},
 		{name: "given image", image: "registry.example/kplexd:v1", wantImage: "registry.example/kplexd:v1"},
 		{name: "ingress controllers", wantImage: DefaultImage, ingress: []string{"ingress-nginx", "traefik", "app=ctl"},
 			wantArgs: []string{"--ingress-controller-namespace=ingress-nginx", "--ingress-controller-namespace=traefik", "--ingress-controller-selector=app=ctl"}},
+		{name: "network gate probe", wantImage: DefaultImage, gateProbe: "off", wantArgs: []string{"--network-gate-probe=off"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := Options{Image: tc.image}
+			opts := Options{Image: tc.image, NetworkGateProbe: tc.gateProbe}
 			if n := len(tc.ingress); n > 0 {
 				opts.IngressControllerNamespaces, opts.IngressControllerSelector = tc.ingress[:n-1], tc.ingress[n-1]
 			}
@@ -69,8 +71,11 @@ func TestObjects(t *testing.T) {
 					t.Errorf("args %v lack %s", c.Args, a)
 				}
 			}
-			if len(tc.wantArgs) == 0 && slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--ingress-controller") }) {
+			if tc.ingress == nil && slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--ingress-controller") }) {
 				t.Errorf("args %v name an ingress controller nobody configured", c.Args)
+			}
+			if tc.gateProbe == "" && slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--network-gate-probe") }) {
+				t.Errorf("args %v set a network gate probe nobody asked for", c.Args)
 			}
 			if v, err := podsecurity.RestrictedViolations(&dep.Spec.Template.ObjectMeta, &dep.Spec.Template.Spec); err != nil || len(v) > 0 {
 				t.Errorf("not Pod Security restricted: %v %v", v, err)

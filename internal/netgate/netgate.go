@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -121,4 +122,14 @@ func or(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// ValidProbe checks that probe is an IP:PORT (a name would need a resolver the pod may
+// not have yet, and could name a different address each time).
+func ValidProbe(probe string) error {
+	h, p, err := net.SplitHostPort(probe)
+	if port, perr := strconv.Atoi(p); err != nil || perr != nil || net.ParseIP(h) == nil || port <= 0 || port > 65535 {
+		return fmt.Errorf("%q: want IP:PORT, e.g. 10.96.0.1:443", probe)
+	}
+	return nil
 }

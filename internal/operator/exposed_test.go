@@ -44,7 +44,7 @@ func TestExposedPolicies(t *testing.T) {
 	web := map[string]string{"app": "web"}
 	nodePorts := func(s *v1alpha1.VirtualClusterSpec) { s.Isolation.AllowNodePorts = true }
 	loadBalancers := func(s *v1alpha1.VirtualClusterSpec) { s.Isolation.AllowLoadBalancers = true }
-	cp := StatefulSet(vc("b", nil), "10.96.0.1", "10.96.0.2", "img", "").Spec.Template.Labels
+	cp := StatefulSet(vc("b", nil), "10.96.0.1", "10.96.0.2", ControlPlaneDefaults{Image: "img"}).Spec.Template.Labels
 	foreign := hostService(t, "web-default-0123456789", corev1.ServiceTypeNodePort, web, nil)
 	foreign.Namespace = "kplex-a"
 	operatorAPI := *Service(vc("b", func(s *v1alpha1.VirtualClusterSpec) { s.Expose.Type = v1alpha1.ExposeNodePort }))

@@ -87,7 +87,7 @@ func TestIngressPolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	allow := func(s *v1alpha1.VirtualClusterSpec) { s.Isolation.AllowIngresses = true }
-	cp := StatefulSet(vc("b", nil), "10.96.0.1", "10.96.0.2", "img", "").Spec.Template.Labels
+	cp := StatefulSet(vc("b", nil), "10.96.0.1", "10.96.0.2", ControlPlaneDefaults{Image: "img"}).Spec.Template.Labels
 	const webSvc, cpSvc, npSvc = "web-default-0123456789", "cp-default-0123456789", "np-default-0123456789"
 	svcs := []corev1.Service{
 		hostService(t, webSvc, corev1.ServiceTypeClusterIP, web, nil,

@@ -80,8 +80,8 @@ func hostPodsOf(t *testing.T) map[string]labels.Set {
 			t.Fatal(err)
 		}
 		out[name+":web"] = tr.HostLabels("default", map[string]string{"app": "web"})
-		out[name+":controlplane"] = StatefulSet(vc(name, nil), "10.96.0.1", "10.96.0.2", "img", "").Spec.Template.Labels
-		out[name+":forged-controlplane"] = tr.HostLabels("default", StatefulSet(vc(name, nil), "10.96.0.1", "10.96.0.2", "img", "").Spec.Template.Labels)
+		out[name+":controlplane"] = StatefulSet(vc(name, nil), "10.96.0.1", "10.96.0.2", ControlPlaneDefaults{Image: "img"}).Spec.Template.Labels
+		out[name+":forged-controlplane"] = tr.HostLabels("default", StatefulSet(vc(name, nil), "10.96.0.1", "10.96.0.2", ControlPlaneDefaults{Image: "img"}).Spec.Template.Labels)
 		out[name+":forged-tenant"] = tr.HostLabels("default", map[string]string{translate.LabelManagedBy: "zz", translate.LabelTenant: "zz"})
 	}
 	out["unlabelled"] = labels.Set{}

@@ -44,6 +44,10 @@ type Options struct {
 	// GatewayDomain, unless empty, makes every control plane reachable through the
 	// gateway as <name>.<GatewayDomain> (the gateway itself runs beside the operator).
 	GatewayDomain string
+	// NetworkGateProbe is the address the network gate of every tenant pod probes (an
+	// IP:PORT tenant pods are denied): empty, the host API server's; NetworkGateOff, no
+	// gate (docs/security.md).
+	NetworkGateProbe string
 	// IngressControllers: where the host's ingress controllers run (NewIngressControllers);
 	// zero: none, and no tenant's Ingress opens anything.
 	IngressControllers IngressControllers
@@ -117,8 +121,9 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	r := &Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: scheme, DefaultImage: opts.DefaultImage,
-		GatewayDomain: opts.GatewayDomain, IngressControllers: opts.IngressControllers}
+	r := &Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: scheme,
+		ControlPlane:       ControlPlaneDefaults{Image: opts.DefaultImage, GatewayDomain: opts.GatewayDomain, NetworkGateProbe: opts.NetworkGateProbe},
+		IngressControllers: opts.IngressControllers}
 	err = ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.VirtualCluster{}).
 		Owns(&appsv1.StatefulSet{}).

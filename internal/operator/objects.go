@@ -18,6 +18,7 @@ import (
 	"github.com/kplex-dev/kplex/internal/devhost/image"
 	"github.com/kplex-dev/kplex/internal/gateway"
 	"github.com/kplex-dev/kplex/internal/install"
+	"github.com/kplex-dev/kplex/internal/netgate"
 )
 
 // Names of the host objects of a virtual cluster, in its namespace kplex-<name>. The
@@ -239,16 +240,45 @@ func gatewayArgs(vc, domain string) []string {
 	}
 }
 
+// ControlPlaneDefaults are the operator's settings every control plane gets.
+type ControlPlaneDefaults struct {
+	// Image is the kplexd image unless the spec names one.
+	Image string
+	// GatewayDomain, unless empty, makes the control plane reachable through the gateway
+	// (see gatewayArgs).
+	GatewayDomain string
+	// NetworkGateProbe is the address the tenant pods' network gate probes: empty, the
+	// host API server's (kplexd's default); NetworkGateOff, no gate.
+	NetworkGateProbe string
+}
+
+// The operator's (and kplex install's) flag for ControlPlaneDefaults.NetworkGateProbe;
+// NetworkGateOff as its value runs tenant pods without the gate.
+const (
+	NetworkGateFlag = "network-gate-probe"
+	NetworkGateHelp = "IP:PORT that every tenant pod's network gate connects to until its network policy refuses it: an address tenant pods are denied that accepts connections otherwise (default: the host API server's Service address); \"off\": no gate, tenant pods may start before the host enforces their policy"
+	NetworkGateOff  = "off"
+)
+
+// ValidNetworkGateProbe checks a value of NetworkGateFlag.
+func ValidNetworkGateProbe(p string) error {
+	if p == "" || p == NetworkGateOff {
+		return nil
+	}
+	if err := netgate.ValidProbe(p); err != nil {
+		return fmt.Errorf("--%s %w, or %q", NetworkGateFlag, err, NetworkGateOff)
+	}
+	return nil
+}
+
 // StatefulSet runs one kplexd control plane. clusterIP is the API Service's address: pods
 // on the host reach the tenant's API server there, so it is a serving-certificate SAN and
 // the syncer's tenant API host. dnsIP is the DNS Service's, the tenant pods' resolver.
-// defaultImage is used unless the spec names one. gatewayDomain, unless empty, makes the
-// control plane reachable through the gateway (see gatewayArgs).
-func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage, gatewayDomain string) *appsv1.StatefulSet {
+func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP string, d ControlPlaneDefaults) *appsv1.StatefulSet {
 	ns := v1alpha1.HostNamespace(vc.Name)
 	img := vc.Spec.ControlPlane.Image
 	if img == "" {
-		img = defaultImage
+		img = d.Image
 	}
 	args := []string{
 		"controlplane",
@@ -264,14 +294,20 @@ func StatefulSet(vc *v1alpha1.VirtualCluster, clusterIP, dnsIP, defaultImage, ga
 		"--publish-kubeconfig-server=" + Endpoint(vc.Name),
 		"--dns-address=0.0.0.0:" + strconv.Itoa(dnsPort),
 		"--tenant-dns-ip=" + dnsIP,
+	}
+	switch d.NetworkGateProbe {
+	case NetworkGateOff:
+	case "":
 		// The control plane's own image holds the network gate, run first in every tenant
 		// pod until the pod's network policy is in effect (docs/security.md).
-		"--network-gate-image=" + img,
+		args = append(args, "--network-gate-image="+img)
+	default:
+		args = append(args, "--network-gate-image="+img, "--network-gate-probe="+d.NetworkGateProbe)
 	}
 	for _, san := range append(serviceNames(vc.Name), clusterIP) {
 		args = append(args, "--tls-san="+san)
 	}
-	args = append(args, gatewayArgs(vc.Name, gatewayDomain)...)
+	args = append(args, gatewayArgs(vc.Name, d.GatewayDomain)...)
 	if q := vc.Spec.Sync.QPS; q > 0 {
 		args = append(args, "--sync-qps="+strconv.Itoa(int(q)))
 	}

@@ -72,7 +72,7 @@ func TestStatefulSet(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sts := StatefulSet(tc.vc, ip, "10.96.0.53", "kplexd:default", "")
+			sts := StatefulSet(tc.vc, ip, "10.96.0.53", ControlPlaneDefaults{Image: "kplexd:default"})
 			if sts.Namespace != "kplex-"+tc.vc.Name || *sts.Spec.Replicas != 1 {
 				t.Fatalf("namespace %q replicas %d", sts.Namespace, *sts.Spec.Replicas)
 			}
@@ -189,6 +189,31 @@ func TestNamespaceAndRBAC(t *testing.T) {
 		// The tenant's DNS is for its pods only: never exposed outside the host cluster.
 		if dns := DNSService(v); dns.Spec.Type != corev1.ServiceTypeClusterIP || len(dns.Spec.Ports) != 2 {
 			t.Errorf("expose %q: DNS service %+v", tc.expose, dns.Spec)
+		}
+	}
+}
+
+// The network gate runs from the control plane's image; the operator may name its probe or
+// turn it off.
+func TestStatefulSetNetworkGate(t *testing.T) {
+	for _, tc := range []struct {
+		probe      string
+		want, none []string
+	}{
+		{probe: "", want: []string{"--network-gate-image=kplexd:default"}, none: []string{"--network-gate-probe"}},
+		{probe: "10.0.0.1:6443", want: []string{"--network-gate-image=kplexd:default", "--network-gate-probe=10.0.0.1:6443"}},
+		{probe: NetworkGateOff, none: []string{"--network-gate-image", "--network-gate-probe"}},
+	} {
+		args := StatefulSet(vc("a", nil), "10.96.0.42", "10.96.0.53", ControlPlaneDefaults{Image: "kplexd:default", NetworkGateProbe: tc.probe}).Spec.Template.Spec.Containers[0].Args
+		for _, a := range tc.want {
+			if !slices.Contains(args, a) {
+				t.Errorf("probe %q: missing %s in %v", tc.probe, a, args)
+			}
+		}
+		for _, a := range tc.none {
+			if slices.ContainsFunc(args, func(s string) bool { return strings.HasPrefix(s, a) }) {
+				t.Errorf("probe %q: unexpected %s in %v", tc.probe, a, args)
+			}
 		}
 	}
 }

@@ -46,12 +46,10 @@ type Reconciler struct {
 	Client client.Client
 	// Reader reads uncached: Secrets (never cached: the operator may read only two names),
 	// namespaces it does not own yet, and Services just created.
-	Reader       client.Reader
-	Scheme       *runtime.Scheme
-	DefaultImage string
-	// GatewayDomain: control planes are reachable through the gateway as
-	// <name>.<GatewayDomain>; empty: no gateway.
-	GatewayDomain string
+	Reader client.Reader
+	Scheme *runtime.Scheme
+	// ControlPlane are the settings every control plane gets.
+	ControlPlane ControlPlaneDefaults
 	// IngressControllers are admitted to the pods behind the tenants' Ingresses.
 	IngressControllers IngressControllers
 }
@@ -228,7 +226,7 @@ func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualC
 	if err != nil {
 		return nil, err
 	}
-	sts := StatefulSet(vc, apiIP, dnsIP, r.DefaultImage, r.GatewayDomain)
+	sts := StatefulSet(vc, apiIP, dnsIP, r.ControlPlane)
 	sts.Spec.Template.Spec.Containers[0].Args = append(sts.Spec.Template.Spec.Containers[0].Args, blockArg(block)...)
 	if asleep {
 		sts.Spec.Replicas = ptr.To[int32](0)

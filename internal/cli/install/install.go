@@ -35,6 +35,7 @@ type Options struct {
 	// Where the host's ingress controllers run (the operator's flags of the same names).
 	IngressControllerNamespaces []string
 	IngressControllerSelector   string
+	NetworkGateProbe            string
 }
 
 // NewCommand returns `kplex install`.
@@ -57,6 +58,7 @@ what differs, e.g. the image. Needs cluster-admin rights on the host.`,
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 3*time.Minute, "how long to wait")
 	cmd.Flags().StringSliceVar(&o.IngressControllerNamespaces, operator.IngressNamespaceFlag, nil, operator.IngressNamespaceHelp)
 	cmd.Flags().StringVar(&o.IngressControllerSelector, operator.IngressSelectorFlag, "", operator.IngressSelectorHelp)
+	cmd.Flags().StringVar(&o.NetworkGateProbe, operator.NetworkGateFlag, "", operator.NetworkGateHelp)
 	return cmd
 }
 
@@ -66,8 +68,11 @@ func Run(ctx context.Context, h *host.Host, s output.Streams, o Options) error {
 	if _, err := operator.NewIngressControllers(o.IngressControllerNamespaces, o.IngressControllerSelector); err != nil {
 		return err
 	}
+	if err := operator.ValidNetworkGateProbe(o.NetworkGateProbe); err != nil {
+		return err
+	}
 	objs, err := kinstall.Objects(kinstall.Options{Image: o.Image,
-		IngressControllerNamespaces: o.IngressControllerNamespaces, IngressControllerSelector: o.IngressControllerSelector})
+		IngressControllerNamespaces: o.IngressControllerNamespaces, IngressControllerSelector: o.IngressControllerSelector, NetworkGateProbe: o.NetworkGateProbe})
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/kplex-dev/kplex/internal/controlplane"
 	"github.com/kplex-dev/kplex/internal/controlplane/pki"
 	"github.com/kplex-dev/kplex/internal/kubeletproxy"
+	"github.com/kplex-dev/kplex/internal/netgate"
 	"github.com/kplex-dev/kplex/internal/syncer"
 	"github.com/kplex-dev/kplex/internal/syncer/pods"
 )
@@ -164,9 +165,8 @@ func (f *syncFlags) networkGate(host *rest.Config) (pods.NetworkGate, error) {
 		}
 		probe = u.Host
 	}
-	h, p, err := net.SplitHostPort(probe)
-	if port, perr := strconv.Atoi(p); err != nil || perr != nil || net.ParseIP(h) == nil || port <= 0 || port > 65535 {
-		return pods.NetworkGate{}, fmt.Errorf("--network-gate-probe %q: want IP:PORT, e.g. 10.96.0.1:443", probe)
+	if err := netgate.ValidProbe(probe); err != nil {
+		return pods.NetworkGate{}, fmt.Errorf("--network-gate-probe %w", err)
 	}
 	return pods.NetworkGate{Image: f.gateImage, Probe: probe}, nil
 }

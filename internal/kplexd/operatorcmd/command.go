@@ -33,6 +33,9 @@ func NewCommand(log logr.Logger) *cobra.Command {
 			if opts.IngressControllers, err = operator.NewIngressControllers(ingressNamespaces, ingressSelector); err != nil {
 				return err
 			}
+			if err := operator.ValidNetworkGateProbe(opts.NetworkGateProbe); err != nil {
+				return err
+			}
 			// Empty kubeconfig: the in-cluster configuration.
 			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 			if err != nil {
@@ -60,6 +63,7 @@ func NewCommand(log logr.Logger) *cobra.Command {
 	fs.StringVar(&opts.HealthProbeAddress, "health-probe-bind-address", fmt.Sprintf(":%d", install.HealthPort), "address of /healthz and /readyz (0: off)")
 	fs.StringVar(&opts.MetricsAddress, "metrics-bind-address", "0", "address of /metrics (0: off)")
 	fs.StringSliceVar(&ingressNamespaces, operator.IngressNamespaceFlag, nil, operator.IngressNamespaceHelp)
+	fs.StringVar(&opts.NetworkGateProbe, operator.NetworkGateFlag, "", operator.NetworkGateHelp)
 	fs.StringVar(&ingressSelector, operator.IngressSelectorFlag, "", operator.IngressSelectorHelp)
 	gw.addFlags(fs)
 	return cmd
