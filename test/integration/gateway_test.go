@@ -54,7 +54,7 @@ func TestGatewayWakesSleepingCluster(t *testing.T) {
 	// The tenant's control plane, with the operator's flags for the gateway and the
 	// published kubeconfigs.
 	var args []string
-	for _, a := range operator.StatefulSet(vc, "10.0.0.10", "10.0.0.53", "unused", gateway.DefaultDomain).Spec.Template.Spec.Containers[0].Args {
+	for _, a := range operator.StatefulSet(vc, "10.0.0.10", "10.0.0.53", operator.ControlPlaneDefaults{Image: "unused", GatewayDomain: gateway.DefaultDomain}).Spec.Template.Spec.Containers[0].Args {
 		if strings.Contains(a, "gateway") || strings.HasPrefix(a, "--publish-kubeconfig-") {
 			args = append(args, a)
 		}

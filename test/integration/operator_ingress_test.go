@@ -66,7 +66,7 @@ func TestOperatorIsolationIngresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cpLabels := operator.StatefulSet(e.get(ctx, name), "10.96.0.1", "10.96.0.2", "img", "").Spec.Template.Labels
+	cpLabels := operator.StatefulSet(e.get(ctx, name), "10.96.0.1", "10.96.0.2", operator.ControlPlaneDefaults{Image: "img"}).Spec.Template.Labels
 	syncer := e.serviceAccountClient(ctx, ns, operator.ControlPlaneName)
 	web, cp, front := tr.HostName("default", "web"), tr.HostName("default", "cp"), tr.HostName("default", "front")
 	for _, s := range []*corev1.Service{

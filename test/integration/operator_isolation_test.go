@@ -255,7 +255,7 @@ func TestOperatorIsolationExposedServices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cpLabels := operator.StatefulSet(e.get(ctx, name), "10.96.0.1", "10.96.0.2", "img", "").Spec.Template.Labels
+	cpLabels := operator.StatefulSet(e.get(ctx, name), "10.96.0.1", "10.96.0.2", operator.ControlPlaneDefaults{Image: "img"}).Spec.Template.Labels
 	syncer := e.serviceAccountClient(ctx, ns, operator.ControlPlaneName).CoreV1().Services(ns)
 	nodePort := func(svcName string, sel map[string]string, target intstr.IntOrString) {
 		t.Helper()
