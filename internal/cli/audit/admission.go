@@ -57,6 +57,11 @@ func compliantPod(name, image string) *corev1.Pod {
 			Containers: []corev1.Container{{
 				Name: "main", Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
 				Command: []string{"sleep", "3600"},
+				// Small requests of its own: a ResourceQuota on requests in the tenant's
+				// namespace (the tenant's, or the one a check just deleted, which the
+				// quota admission's cache may still hold) refuses pods that name none.
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+					corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")}},
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: ptr.To(false),
 					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
