@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/kplex-dev/kplex/api/v1alpha1"
+	"github.com/kplex-dev/kplex/internal/syncer/ingresses"
 	"github.com/kplex-dev/kplex/internal/translate"
 )
 
@@ -107,22 +108,10 @@ func tenantIngresses(vc *v1alpha1.VirtualCluster, ings []networkingv1.Ingress) [
 // Ingress backend has no namespace: it is always a Service of the Ingress's own namespace.
 func ingressBackends(ings []*networkingv1.Ingress) map[string][]networkingv1.ServiceBackendPort {
 	out := map[string][]networkingv1.ServiceBackendPort{}
-	add := func(b *networkingv1.IngressBackend) {
-		if b == nil || b.Service == nil {
-			return
-		}
-		if !slices.Contains(out[b.Service.Name], b.Service.Port) {
-			out[b.Service.Name] = append(out[b.Service.Name], b.Service.Port)
-		}
-	}
 	for _, ing := range ings {
-		add(ing.Spec.DefaultBackend)
-		for _, r := range ing.Spec.Rules {
-			if r.HTTP == nil {
-				continue
-			}
-			for i := range r.HTTP.Paths {
-				add(&r.HTTP.Paths[i].Backend)
+		for _, b := range ingresses.Backends(&ing.Spec) {
+			if b.Service != nil && !slices.Contains(out[b.Service.Name], b.Service.Port) {
+				out[b.Service.Name] = append(out[b.Service.Name], b.Service.Port)
 			}
 		}
 	}

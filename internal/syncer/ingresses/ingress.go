@@ -54,23 +54,12 @@ func Kind(t *translate.Translator) copier.Kind[*networkingv1.Ingress] {
 // (service and resource backends, TLS secrets) renamed to its host copy.
 func HostIngress(t *translate.Translator, v *networkingv1.Ingress, meta metav1.ObjectMeta) *networkingv1.Ingress {
 	s := v.Spec.DeepCopy()
-	rename := func(b *networkingv1.IngressBackend) {
-		if b == nil {
-			return
-		}
+	for _, b := range Backends(s) {
 		if b.Service != nil {
 			b.Service.Name = t.HostName(v.Namespace, b.Service.Name)
 		}
 		if b.Resource != nil {
 			b.Resource.Name = t.HostName(v.Namespace, b.Resource.Name)
-		}
-	}
-	rename(s.DefaultBackend)
-	for i := range s.Rules {
-		if h := s.Rules[i].HTTP; h != nil {
-			for j := range h.Paths {
-				rename(&h.Paths[j].Backend)
-			}
 		}
 	}
 	for i := range s.TLS {
@@ -79,6 +68,22 @@ func HostIngress(t *translate.Translator, v *networkingv1.Ingress, meta metav1.O
 		}
 	}
 	return &networkingv1.Ingress{ObjectMeta: meta, Spec: *s}
+}
+
+// Backends are the backends of s, the default one and every rule path's, as pointers into s.
+func Backends(s *networkingv1.IngressSpec) []*networkingv1.IngressBackend {
+	var out []*networkingv1.IngressBackend
+	if s.DefaultBackend != nil {
+		out = append(out, s.DefaultBackend)
+	}
+	for i := range s.Rules {
+		if h := s.Rules[i].HTTP; h != nil {
+			for j := range h.Paths {
+				out = append(out, &h.Paths[j].Backend)
+			}
+		}
+	}
+	return out
 }
 
 // TLSSecrets are the names of the Secrets an ingress uses for TLS.

@@ -17,8 +17,8 @@ const pendingTTL = time.Minute
 
 // pending records the host pods and token Secrets this syncer created that its host
 // cache may not show yet, and the virtual bindings its virtual cache may not show yet,
-// per virtual pod. Without it, every event that arrives while a
-// pod is being created (its token Secret's, its own status update's) starts a reconcile
+// per virtual pod. Without it, every event that arrives while a pod is being created
+// (its token Secret's, its own status update's) starts a reconcile
 // that misses the new objects in the cache and creates them again: a failed request
 // each (AlreadyExists) and a retry, measured as a quarter more host pod creations than
 // pods under load.
