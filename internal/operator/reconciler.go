@@ -45,7 +45,8 @@ const (
 type Reconciler struct {
 	Client client.Client
 	// Reader reads uncached: Secrets (never cached: the operator may read only two names),
-	// namespaces it does not own yet, and Services just created.
+	// objects it does not watch (namespaces it does not own yet, the tenant's host pods),
+	// and what must be seen as it is now, not as the cache last heard.
 	Reader client.Reader
 	Scheme *runtime.Scheme
 	// ControlPlane are the settings every control plane gets.
@@ -95,7 +96,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 
 func (r *Reconciler) provision(ctx context.Context, vc *v1alpha1.VirtualCluster) (ctrl.Result, error) {
 	req := readSleepRequest(vc)
-	wait, err := r.applyHostObjects(ctx, vc, req.asleep)
+	applied, wait, err := r.applyHostObjects(ctx, vc, req.asleep)
 	switch {
 	case errors.Is(err, errNamespaceConflict):
 		r.set(vc, v1alpha1.ConditionHostObjects, false, v1alpha1.ReasonNamespaceConflict,
@@ -123,13 +124,16 @@ func (r *Reconciler) provision(ctx context.Context, vc *v1alpha1.VirtualCluster)
 		return r.sleep(ctx, vc, req)
 	}
 
+	// The cache's copy may predate the spec just applied and show the old pod ready: then
+	// the applied copy, whose status is the server's, says the rollout has not begun.
 	sts := &appsv1.StatefulSet{}
-	// Just applied, it may not be in the cache yet: then it is not ready either.
 	err = r.Client.Get(ctx, types.NamespacedName{Namespace: vc.Status.HostNamespace, Name: ControlPlaneName}, sts)
 	if client.IgnoreNotFound(err) != nil {
 		return ctrl.Result{}, fmt.Errorf("get statefulset %s/%s: %w", vc.Status.HostNamespace, ControlPlaneName, err)
 	}
-	sts.Namespace, sts.Name = vc.Status.HostNamespace, ControlPlaneName
+	if sts.Generation < applied.Generation {
+		sts = applied
+	}
 	cpReady := controlPlaneReady(sts)
 	if cpReady {
 		r.set(vc, v1alpha1.ConditionControlPlane, true, v1alpha1.ReasonControlPlaneReady, "the control-plane pod is ready")
@@ -176,72 +180,72 @@ type waiting struct {
 // isolation objects right after the namespace, before anything runs there; the Service
 // before the StatefulSet, whose arguments carry its ClusterIP.
 // asleep scales the control plane to zero.
-func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualCluster, asleep bool) (*waiting, error) {
+// It returns the StatefulSet as the server holds it once applied.
+func (r *Reconciler) applyHostObjects(ctx context.Context, vc *v1alpha1.VirtualCluster, asleep bool) (*appsv1.StatefulSet, *waiting, error) {
 	ns := vc.Status.HostNamespace
 	cur := &corev1.Namespace{}
 	err := r.Reader.Get(ctx, types.NamespacedName{Name: ns}, cur)
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:
-		return nil, fmt.Errorf("get namespace %s: %w", ns, err)
+		return nil, nil, fmt.Errorf("get namespace %s: %w", ns, err)
 	case !cur.DeletionTimestamp.IsZero():
 		// E.g. the namespace of a deleted virtual cluster of the same name.
-		return &waiting{phase: v1alpha1.PhaseProvisioning, reason: v1alpha1.ReasonWaitingForHostNamespace,
+		return nil, &waiting{phase: v1alpha1.PhaseProvisioning, reason: v1alpha1.ReasonWaitingForHostNamespace,
 			message: fmt.Sprintf("namespace %s is still being deleted", ns), after: pollStarting}, nil
 	case cur.Labels[LabelTenant] != vc.Name || !metav1.IsControlledBy(cur, vc):
 		// Never adopt: a namespace of that name may hold somebody else's workloads.
-		return nil, errNamespaceConflict
+		return nil, nil, errNamespaceConflict
 	}
 	block, err := r.serviceBlock(ctx, cur)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	nsObj, apiSvc, dnsSvc := Namespace(vc), Service(vc), DNSService(vc)
 	withBlock(block, nsObj, apiSvc, dnsSvc)
 	if err := r.apply(ctx, vc, nsObj); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := r.applyIsolation(ctx, vc); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	objs := []client.Object{ServiceAccount(vc), RoleBinding(vc), ClusterRoleBinding(vc), SleeperRoleBinding(vc)}
 	if vc.Spec.Datastore.Type == v1alpha1.DatastoreExternal {
 		dsn, w, err := r.externalDSN(ctx, vc)
 		if w != nil || err != nil {
-			return w, err
+			return nil, w, err
 		}
 		objs = append(objs, DatastoreSecret(vc, dsn))
 	}
 	objs = append(objs, apiSvc, dnsSvc)
 	for _, o := range objs {
 		if err := r.apply(ctx, vc, o); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	apiIP, err := r.clusterIP(ctx, ns, ServiceName)
+	apiIP, err := clusterIP(apiSvc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	dnsIP, err := r.clusterIP(ctx, ns, DNSServiceName)
+	dnsIP, err := clusterIP(dnsSvc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sts := StatefulSet(vc, apiIP, dnsIP, r.ControlPlane)
 	sts.Spec.Template.Spec.Containers[0].Args = append(sts.Spec.Template.Spec.Containers[0].Args, blockArg(block)...)
 	if asleep {
 		sts.Spec.Replicas = ptr.To[int32](0)
 	}
-	return nil, r.apply(ctx, vc, sts)
+	if err := r.apply(ctx, vc, sts); err != nil {
+		return nil, nil, err
+	}
+	return sts, nil, nil
 }
 
-func (r *Reconciler) clusterIP(ctx context.Context, ns, name string) (string, error) {
-	svc := &corev1.Service{}
-	// Uncached: the Service may have been created a moment ago.
-	if err := r.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, svc); err != nil {
-		return "", fmt.Errorf("get service %s/%s: %w", ns, name, err)
-	}
+// clusterIP is the address the server gave an applied Service.
+func clusterIP(svc *corev1.Service) (string, error) {
 	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
-		return "", fmt.Errorf("service %s/%s has no cluster IP", ns, name)
+		return "", fmt.Errorf("service %s/%s has no cluster IP", svc.Namespace, svc.Name)
 	}
 	return svc.Spec.ClusterIP, nil
 }

@@ -217,7 +217,8 @@ func waitReady(ctx context.Context, c client.Client, name string, timeout time.D
 	defer cancel()
 	vc := &v1alpha1.VirtualCluster{}
 	for {
-		if err := c.Get(ctx, types.NamespacedName{Name: name}, vc); err == nil && vc.Status.Phase == v1alpha1.PhaseReady {
+		// Ready at the observed generation: after a spec change, the spec now asked for runs.
+		if err := c.Get(ctx, types.NamespacedName{Name: name}, vc); err == nil && vc.Status.Phase == v1alpha1.PhaseReady && vc.Status.ObservedGeneration == vc.Generation {
 			return nil
 		}
 		select {

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -68,7 +69,7 @@ func installedHost(ctx context.Context, t *testing.T) (*testenv.ControlPlane, cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(host.RESTConfig(), client.Options{Scheme: scheme})
+	c, err := client.NewWithWatch(host.RESTConfig(), client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,25 +311,34 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 	}
 
 	t.Run("spec change rolls out", func(t *testing.T) {
-		vc := e.get(ctx, "a")
-		vc.Spec.ControlPlane.Image = "localhost/kplex/kplexd:v2"
-		vc.Spec.Isolation.PodSecurity = v1alpha1.PodSecurityBaseline
-		if err := e.c.Update(ctx, vc); err != nil {
+		e.rolledOut(ctx, "a")
+		if err := e.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "kplex-a", Name: install.KubeconfigSecret},
+			Data: map[string][]byte{v1alpha1.KubeconfigSecretKey: []byte("apiVersion: v1")}}); err != nil {
 			t.Fatal(err)
 		}
-		e.waitFor(ctx, "a's statefulset and namespace follow the spec", 30*time.Second, func(ctx context.Context) (bool, string) {
+		e.waitCondition(ctx, "a", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady, v1alpha1.PhaseReady)
+
+		// Several changes, because the operator's cache lags the StatefulSet it has just
+		// applied only for a moment: each change is a chance to see a stale Ready.
+		for i, level := range []v1alpha1.PodSecurityLevel{v1alpha1.PodSecurityBaseline, v1alpha1.PodSecurityRestricted, v1alpha1.PodSecurityBaseline} {
+			image := fmt.Sprintf("localhost/kplex/kplexd:v%d", i+2)
+			e.changeSpec(ctx, "a", func(spec *v1alpha1.VirtualClusterSpec) {
+				spec.ControlPlane.Image, spec.Isolation.PodSecurity = image, level
+			})
 			sts := &appsv1.StatefulSet{}
 			ns := &corev1.Namespace{}
 			if err := e.c.Get(ctx, types.NamespacedName{Namespace: "kplex-a", Name: operator.ControlPlaneName}, sts); err != nil {
-				return false, err.Error()
+				t.Fatal(err)
 			}
 			if err := e.c.Get(ctx, types.NamespacedName{Name: "kplex-a"}, ns); err != nil {
-				return false, err.Error()
+				t.Fatal(err)
 			}
-			img, level := sts.Spec.Template.Spec.Containers[0].Image, ns.Labels["pod-security.kubernetes.io/enforce"]
-			return img == "localhost/kplex/kplexd:v2" && level == "baseline", fmt.Sprintf("image %s, pod security %s", img, level)
-		})
-		e.waitCondition(ctx, "a", v1alpha1.ConditionControlPlane, metav1.ConditionFalse, v1alpha1.ReasonControlPlaneStarting, v1alpha1.PhaseProvisioning)
+			if img, got := sts.Spec.Template.Spec.Containers[0].Image, ns.Labels["pod-security.kubernetes.io/enforce"]; img != image || got != string(level) {
+				t.Errorf("a's statefulset runs %s and its namespace enforces %s; want %s and %s", img, got, image, level)
+			}
+			e.rolledOut(ctx, "a")
+			e.waitCondition(ctx, "a", v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReady, v1alpha1.PhaseReady)
+		}
 	})
 
 	t.Run("namespace of somebody else is never adopted", func(t *testing.T) {
@@ -400,6 +410,85 @@ func TestOperatorProvisionsAndDeletes(t *testing.T) {
 			t.Errorf("b: %+v", vc.Status)
 		}
 	})
+}
+
+// changeSpec changes the spec of the virtual cluster called name and watches its status
+// until it reports the control plane starting at the new generation. No status in between
+// may call the new spec Ready: GitOps tools and kplex's own waits read Ready at the
+// observed generation as "this spec runs".
+func (e *operatorEnv) changeSpec(ctx context.Context, name string, change func(*v1alpha1.VirtualClusterSpec)) {
+	e.t.Helper()
+	vc := e.get(ctx, name)
+	w, err := e.c.(client.WithWatch).Watch(ctx, &v1alpha1.VirtualClusterList{}, client.MatchingFields{"metadata.name": name},
+		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: vc.ResourceVersion}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer w.Stop()
+	change(&vc.Spec)
+	if err := e.c.Update(ctx, vc); err != nil {
+		e.t.Fatal(err)
+	}
+	timeout := time.After(time.Minute)
+	for {
+		var got *v1alpha1.VirtualCluster
+		select {
+		case ev := <-w.ResultChan():
+			got, _ = ev.Object.(*v1alpha1.VirtualCluster)
+		case <-timeout:
+		}
+		if got == nil {
+			e.t.Fatalf("virtual cluster %s: no status for generation %d with the control plane starting", name, vc.Generation)
+		}
+		if got.Status.ObservedGeneration != vc.Generation {
+			continue
+		}
+		if got.Status.Phase == v1alpha1.PhaseReady {
+			e.t.Fatalf("virtual cluster %s: generation %d reported Ready before its control plane rolled out: %+v", name, vc.Generation, got.Status.Conditions)
+		}
+		if c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionControlPlane); c != nil && c.Reason == v1alpha1.ReasonControlPlaneStarting {
+			return
+		}
+	}
+}
+
+// rolledOut plays the kubelet for the control plane of the virtual cluster called name:
+// once the StatefulSet controller has made the pod of the current revision (this host has
+// no node to run it), the pod is reported running and ready.
+func (e *operatorEnv) rolledOut(ctx context.Context, name string) {
+	e.t.Helper()
+	ns := v1alpha1.HostNamespace(name)
+	pod := &corev1.Pod{}
+	e.waitFor(ctx, "the control-plane pod of "+name+"'s current spec", time.Minute, func(ctx context.Context) (bool, string) {
+		sts := &appsv1.StatefulSet{}
+		if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: operator.ControlPlaneName}, sts); err != nil {
+			return false, err.Error()
+		}
+		if err := e.c.Get(ctx, types.NamespacedName{Namespace: ns, Name: operator.ControlPlaneName + "-0"}, pod); err != nil {
+			return false, err.Error()
+		}
+		rev := pod.Labels[appsv1.ControllerRevisionHashLabelKey]
+		return sts.Status.ObservedGeneration == sts.Generation && rev == sts.Status.UpdateRevision && pod.DeletionTimestamp == nil,
+			fmt.Sprintf("statefulset generation %d observed %d, update revision %s; pod revision %s", sts.Generation, sts.Status.ObservedGeneration, sts.Status.UpdateRevision, rev)
+	})
+	// The scheduler writes the pod's status too (it cannot place it): retry on conflicts.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := e.c.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+			return err
+		}
+		pod.Status.Phase = corev1.PodRunning
+		kept := pod.Status.Conditions[:0]
+		for _, c := range pod.Status.Conditions {
+			if c.Type != corev1.PodReady {
+				kept = append(kept, c)
+			}
+		}
+		pod.Status.Conditions = append(kept, corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()})
+		return e.c.Status().Update(ctx, pod)
+	})
+	if err != nil {
+		e.t.Fatalf("report pod %s/%s ready: %v", ns, pod.Name, err)
+	}
 }
 
 // waitGone waits until the VirtualCluster is gone, which the finalizer allows only once its
