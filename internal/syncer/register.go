@@ -59,7 +59,11 @@ func (s *Syncer) register() error {
 				SetupWithManager(context.Background(), s.mgr)
 		}},
 		{"secrets", func() error {
-			return (&copier.Reconciler[*corev1.Secret]{Kind: copier.Secrets(copier.PodUsers(pods.SecretRefs), ingresses.SecretUsers()), Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("secrets")}).
+			users := []copier.Users{copier.PodUsers(pods.SecretRefs)}
+			if s.opts.Ingresses {
+				users = append(users, ingresses.SecretUsers())
+			}
+			return (&copier.Reconciler[*corev1.Secret]{Kind: copier.Secrets(users...), Virtual: virtual, Host: host, Translator: tr, Log: log.WithName("secrets")}).
 				SetupWithManager(context.Background(), s.mgr)
 		}},
 		{"persistentvolumeclaims", func() error {
@@ -71,6 +75,9 @@ func (s *Syncer) register() error {
 				VirtualReader: reader, Host: host, Translator: tr, Log: log.WithName("networkpolicies")}).SetupWithManager(context.Background(), s.mgr)
 		}},
 		{"ingresses", func() error {
+			if !s.opts.Ingresses {
+				return s.mgr.Add(&ingresses.Withdraw{Virtual: reader, Host: host, Translator: tr, Events: events, Log: log.WithName("ingresses")})
+			}
 			return (&copier.Reconciler[*networkingv1.Ingress]{Kind: ingresses.Kind(tr), Virtual: virtual, VirtualReader: reader, Host: host,
 				Translator: tr, Log: log.WithName("ingresses")}).SetupWithManager(context.Background(), s.mgr)
 		}},

@@ -68,6 +68,10 @@ type Options struct {
 	// NetworkGate runs before every container of the tenant's pods until the pod's network
 	// policy is in effect (zero Image: no gate).
 	NetworkGate pods.NetworkGate
+	// Ingresses: the tenant may have Ingresses, copied for the host's ingress controllers
+	// (spec.isolation.allowIngresses). False: none is copied, and host copies left from
+	// when it could are deleted.
+	Ingresses bool
 	// QPS and Burst limit each client (virtual and host). Zero: DefaultQPS, DefaultBurst.
 	QPS   float32
 	Burst int

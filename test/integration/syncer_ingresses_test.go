@@ -2,14 +2,19 @@ package integration
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/kplex-dev/kplex/internal/syncer/ingresses"
 )
 
 func TestSyncerIngresses(t *testing.T) {
@@ -71,4 +76,37 @@ func TestSyncerIngresses(t *testing.T) {
 		_, err2 := e.hostAdmin.CoreV1().Secrets(hostNS).Get(ctx, e.tr.HostName("shop", "shop-tls"), metav1.GetOptions{})
 		return apierrors.IsNotFound(err1) && apierrors.IsNotFound(err2), nil
 	})
+
+	// allowIngresses withdrawn: the control plane restarts with a syncer that may not copy
+	// Ingresses. What it copied before goes, and the tenant is told why.
+	if _, err := e.vAdmin.NetworkingV1().Ingresses("shop").Create(ctx, &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "back"},
+		Spec: networkingv1.IngressSpec{DefaultBackend: &backend, TLS: []networkingv1.IngressTLS{{SecretName: "shop-tls"}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	backName, tlsName := e.tr.HostName("shop", "back"), e.tr.HostName("shop", "shop-tls")
+	eventually(ctx, t, "host ingress back and its TLS secret", func(ctx context.Context) (bool, error) {
+		_, err1 := hosts.Get(ctx, backName, metav1.GetOptions{})
+		_, err2 := e.hostAdmin.CoreV1().Secrets(hostNS).Get(ctx, tlsName, metav1.GetOptions{})
+		return err1 == nil && err2 == nil, errors.Join(err1, err2)
+	})
+	e.shutdown(t)
+	e.noIngresses = true
+	e.start()
+	eventually(ctx, t, "host ingress back and its TLS secret removed", func(ctx context.Context) (bool, error) {
+		_, err1 := hosts.Get(ctx, backName, metav1.GetOptions{})
+		_, err2 := e.hostAdmin.CoreV1().Secrets(hostNS).Get(ctx, tlsName, metav1.GetOptions{})
+		return apierrors.IsNotFound(err1) && apierrors.IsNotFound(err2), nil
+	})
+	eventually(ctx, t, "warning "+ingresses.ReasonNotAllowed+" on the virtual ingress", func(ctx context.Context) (bool, error) {
+		evs, err := e.vAdmin.EventsV1().Events("shop").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		return slices.ContainsFunc(evs.Items, func(ev eventsv1.Event) bool {
+			return ev.Reason == ingresses.ReasonNotAllowed && ev.Type == corev1.EventTypeWarning && ev.Regarding.Name == "back"
+		}), nil
+	})
+	if _, err := e.vAdmin.NetworkingV1().Ingresses("shop").Get(ctx, "back", metav1.GetOptions{}); err != nil {
+		t.Errorf("the tenant's own Ingress must stay: %v", err)
+	}
 }

@@ -48,6 +48,7 @@ type syncEnv struct {
 	done                chan error
 	kubeletPort         int32 // published in the virtual nodes; 0: the syncer's default
 	gate                pods.NetworkGate
+	noIngresses         bool // the tenant may not have Ingresses (its API server still allows them)
 }
 
 func newSyncEnv(ctx context.Context, t *testing.T) *syncEnv {
@@ -93,7 +94,7 @@ func (e *syncEnv) start() {
 	t.Helper()
 	s, err := syncer.New(syncer.Options{
 		Tenant: syncTenant, HostNamespace: hostNS, Virtual: e.virtualCfg, Host: e.hostCfg,
-		TenantAPIHost: "10.0.0.10", TenantAPIPort: 6443, KubeletPort: e.kubeletPort, NetworkGate: e.gate, Log: testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
+		TenantAPIHost: "10.0.0.10", TenantAPIPort: 6443, KubeletPort: e.kubeletPort, NetworkGate: e.gate, Ingresses: !e.noIngresses, Log: testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
 	})
 	if err != nil {
 		t.Fatal(err)
