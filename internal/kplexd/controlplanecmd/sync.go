@@ -219,7 +219,7 @@ func startSyncer(ctx context.Context, cfg controlplane.Config, sc *SyncConfig, a
 	s, err := syncer.New(syncer.Options{
 		Tenant: cfg.Name, HostNamespace: sc.HostNamespace, Virtual: virtual, Host: sc.Host,
 		TenantAPIHost: sc.TenantAPIHost, TenantAPIPort: sc.TenantAPIPort, DNS: sc.DNS.podDNS(), NetworkGate: sc.NetworkGate,
-		Ingresses: cfg.TenantPolicy.AllowIngresses,
+		Ingresses:      cfg.TenantPolicy.AllowIngresses,
 		KubeletAddress: sc.KubeletAddress.String(), KubeletPort: int32(port),
 		QPS: sc.QPS, Burst: sc.Burst, Log: log,
 	})
