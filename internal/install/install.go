@@ -166,8 +166,9 @@ func operatorClusterRole() *rbacv1.ClusterRole {
 			// The isolation objects of each tenant's namespace.
 			{APIGroups: []string{""}, Resources: []string{"resourcequotas", "limitranges"}, Verbs: rw},
 			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: rw},
-			// The syncers' Ingresses, whose backends the ingress controllers may reach.
-			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"get", "list", "watch"}},
+			// The syncers' Ingresses, whose backends the ingress controllers may reach; deleted
+			// when the tenant may no longer have them.
+			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"get", "list", "watch", "delete"}},
 			// Where the host API server listens (default/kubernetes): the only address the
 			// control planes' policy lets them reach on the host.
 			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get"}, ResourceNames: []string{"kubernetes"}},

@@ -203,6 +203,16 @@ func (r *Reconciler) applyExposed(ctx context.Context, vc *v1alpha1.VirtualClust
 	if err := r.Client.List(ctx, &ings, client.InNamespace(ns), client.MatchingLabels{translate.LabelManagedBy: vc.Name}); err != nil {
 		return "", fmt.Errorf("list ingresses of virtual cluster %s in %s: %w", vc.Name, ns, err)
 	}
+	if !vc.Spec.Isolation.AllowIngresses {
+		// The tenant's syncer removes them too; a syncer the tenant took over would not,
+		// and its Ingresses would keep their host names on the shared controllers.
+		for i := range ings.Items {
+			ing := &ings.Items[i]
+			if err := r.Client.Delete(ctx, ing, client.Preconditions{UID: &ing.UID}); client.IgnoreNotFound(err) != nil {
+				return "", fmt.Errorf("delete ingress %s/%s, as spec.isolation.allowIngresses is false: %w", ns, ing.Name, err)
+			}
+		}
+	}
 	exposed := exposedServices(vc, svcs.Items, ings.Items, r.IngressControllers)
 	want, err := exposedPolicies(vc, exposed, r.IngressControllers)
 	if err != nil {
@@ -258,7 +268,7 @@ func exposureReport(vc *v1alpha1.VirtualCluster, exposed []exposedService, ings 
 		}
 		switch {
 		case !vc.Spec.Isolation.AllowIngresses:
-			out = append(out, fmt.Sprintf("Ingresses %s reach no pod: spec.isolation.allowIngresses is false", strings.Join(names, ", ")))
+			out = append(out, fmt.Sprintf("Ingresses %s removed from the host: spec.isolation.allowIngresses is false", strings.Join(names, ", ")))
 		case !ctrls.Configured():
 			out = append(out, fmt.Sprintf("Ingresses %s reach no pod: the operator does not know where the host's ingress controllers run (kplexd operator --ingress-controller-namespace, kplex install --ingress-controller-namespace)", strings.Join(names, ", ")))
 		}

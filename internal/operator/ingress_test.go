@@ -213,7 +213,7 @@ func TestExposureReport(t *testing.T) {
 		want  string
 	}{
 		{"served", allow, ctrls, "reachable from the ingress controllers (namespaces ingress-system) on the target ports the tenant's Ingresses name: web-default-0123456789"},
-		{"not allowed", nil, ctrls, "Ingresses front-default-0123456789 reach no pod: spec.isolation.allowIngresses is false"},
+		{"not allowed", nil, ctrls, "Ingresses front-default-0123456789 removed from the host: spec.isolation.allowIngresses is false"},
 		{"no controller", allow, IngressControllers{}, "reach no pod: the operator does not know where the host's ingress controllers run (kplexd operator --ingress-controller-namespace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
