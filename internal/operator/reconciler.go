@@ -120,19 +120,12 @@ func (r *Reconciler) provision(ctx context.Context, vc *v1alpha1.VirtualCluster)
 	case req.badRequest == "" && c != nil && c.Reason == v1alpha1.ReasonInvalidSleepRequest:
 		meta.RemoveStatusCondition(&vc.Status.Conditions, v1alpha1.ConditionAsleep)
 	}
+	// The StatefulSet as the server answered its apply, not the cache's copy: that may
+	// predate the spec just applied and show the old pod ready. Later changes of its
+	// status start another reconcile (the operator watches what it owns).
+	sts := applied
 	if req.asleep {
-		return r.sleep(ctx, vc, req)
-	}
-
-	// The cache's copy may predate the spec just applied and show the old pod ready: then
-	// the applied copy, whose status is the server's, says the rollout has not begun.
-	sts := &appsv1.StatefulSet{}
-	err = r.Client.Get(ctx, types.NamespacedName{Namespace: vc.Status.HostNamespace, Name: ControlPlaneName}, sts)
-	if client.IgnoreNotFound(err) != nil {
-		return ctrl.Result{}, fmt.Errorf("get statefulset %s/%s: %w", vc.Status.HostNamespace, ControlPlaneName, err)
-	}
-	if sts.Generation < applied.Generation {
-		sts = applied
+		return r.sleep(ctx, vc, req, sts)
 	}
 	cpReady := controlPlaneReady(sts)
 	if cpReady {

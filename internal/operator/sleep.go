@@ -74,17 +74,14 @@ func readSleepRequest(vc *v1alpha1.VirtualCluster) sleepRequest {
 // sleep takes a virtual cluster to sleep: the control plane first (applyHostObjects has
 // scaled it to zero, so the syncer cannot recreate what follows), then every host pod of
 // the tenant. Its volumes, Services and Secrets stay: waking brings back what was there.
-func (r *Reconciler) sleep(ctx context.Context, vc *v1alpha1.VirtualCluster, req sleepRequest) (ctrl.Result, error) {
+// sts is the control plane's StatefulSet as applied, scaled to zero.
+func (r *Reconciler) sleep(ctx context.Context, vc *v1alpha1.VirtualCluster, req sleepRequest, sts *appsv1.StatefulSet) (ctrl.Result, error) {
 	ns := vc.Status.HostNamespace
 	vc.Status.Phase = v1alpha1.PhaseSleeping
 	going := func(msg string) (ctrl.Result, error) {
 		r.set(vc, v1alpha1.ConditionAsleep, false, v1alpha1.ReasonGoingToSleep, msg)
 		r.set(vc, v1alpha1.ConditionReady, false, v1alpha1.ReasonGoingToSleep, msg)
 		return ctrl.Result{RequeueAfter: pollStarting}, nil
-	}
-	sts := &appsv1.StatefulSet{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ControlPlaneName}, sts); client.IgnoreNotFound(err) != nil {
-		return ctrl.Result{}, fmt.Errorf("get statefulset %s/%s: %w", ns, ControlPlaneName, err)
 	}
 	if sts.Status.Replicas > 0 || (sts.Spec.Replicas != nil && *sts.Spec.Replicas > 0) {
 		return going("stopping the control plane")
